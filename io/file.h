@@ -1,0 +1,46 @@
+/* file.h - read-only access to one input file.
+ *
+ * A ds_file is opened O_RDONLY (never written), fstat'ed, rejected when it
+ * is a directory or empty, and mapped PROT_READ/MAP_SHARED when it is a
+ * regular file so random access costs a pointer add.  Every accessor is
+ * bounds-checked against the size seen at open time: a request that would
+ * cross end-of-file fails with DS_ERR_TRUNCATED instead of faulting.
+ * Sequential bulk reading of large extents lives in stream.h. */
+#ifndef DS_IO_FILE_H
+#define DS_IO_FILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../src/dserr.h"
+
+typedef struct ds_file {
+    int fd;               /* -1 when closed */
+    uint64_t size;        /* st_size at open */
+    int64_t mtime_ns;     /* st_mtim, for resumable state */
+    const uint8_t *map;   /* whole-file read-only mapping, or NULL */
+} ds_file;
+
+/* Flags for ds_file_open. */
+enum {
+    DS_FILE_NO_MMAP = 1u << 0, /* use pread for ds_file_read; ds_file_ptr fails */
+};
+
+ds_err ds_file_open(ds_file *f, const char *path, unsigned flags, ds_errbuf *eb);
+void ds_file_close(ds_file *f);
+
+/* Copy len bytes at off into buf.  DS_ERR_TRUNCATED if off+len > size. */
+ds_err ds_file_read(const ds_file *f, uint64_t off, void *buf, size_t len);
+
+/* Pointer to len bytes at off inside the mapping, or NULL when out of
+ * bounds or not mapped.  Valid until ds_file_close. */
+const uint8_t *ds_file_ptr(const ds_file *f, uint64_t off, size_t len);
+
+/* True when [off, off+len) lies inside the file (overflow-safe). */
+static inline bool ds_file_has(const ds_file *f, uint64_t off, uint64_t len)
+{
+    return off <= f->size && len <= f->size - off;
+}
+
+#endif
