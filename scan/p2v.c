@@ -1,0 +1,96 @@
+/* p2v.c - resolve kernel VAs for a sorted set of physical pages (p2v.h).
+ *
+ * One pass over the kernel half of the address space.  Each leaf mapping
+ * (4 KiB, 2 MiB, 4 MiB or 1 GiB) covers a pfn range; a binary search finds
+ * the first wanted pfn in it and the loop walks forward while inside the
+ * range.  Mappings arrive in VA order, so the first VA recorded for a pfn
+ * is the lowest one: the result is deterministic. */
+#include "p2v.h"
+
+#include <stdlib.h>
+
+#include "../src/dumpfmt.h"
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static size_t lower_bound(const uint64_t *v, size_t n, uint64_t key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int record_mapping(void *ctx, uint64_t va, uint64_t pa, uint64_t page_size, bool transition)
+{
+    (void)transition;
+    ds_p2v *m = ctx;
+    uint64_t first = pa >> DS_PAGE_SHIFT;
+    uint64_t count = page_size >> DS_PAGE_SHIFT;
+    for (size_t i = lower_bound(m->pfns, m->n, first); i < m->n && m->pfns[i] < first + count; i++)
+        if (m->vas[i] == DS_P2V_NONE)
+            m->vas[i] = va + ((m->pfns[i] - first) << DS_PAGE_SHIFT);
+    return 0;
+}
+
+static uint64_t kernel_half(const ds_dump *d)
+{
+    switch (d->kvas.mode) {
+    case DS_PAGING_X64:
+        return 0xffff800000000000ull;
+    case DS_PAGING_PAE:
+    case DS_PAGING_X86:
+        return 0x80000000ull;
+    default:
+        return 0;
+    }
+}
+
+ds_err ds_p2v_resolve(ds_p2v *m, const ds_dump *d, uint64_t *pfns, size_t n)
+{
+    m->pfns = pfns;
+    m->n = 0;
+    m->vas = NULL;
+    if (n == 0)
+        return DS_OK;
+    qsort(pfns, n, sizeof(*pfns), cmp_u64);
+    size_t u = 1;
+    for (size_t i = 1; i < n; i++)
+        if (pfns[i] != pfns[u - 1])
+            pfns[u++] = pfns[i];
+    m->n = u;
+    m->vas = malloc(u * sizeof(*m->vas));
+    if (!m->vas)
+        return DS_ERR_NOMEM;
+    for (size_t i = 0; i < u; i++)
+        m->vas[i] = DS_P2V_NONE;
+    if (d->kvas.mode != DS_PAGING_NONE)
+        ds_vas_foreach_mapping(&d->kvas, kernel_half(d), record_mapping, m);
+    return DS_OK;
+}
+
+uint64_t ds_p2v_lookup(const ds_p2v *m, uint64_t pa)
+{
+    uint64_t pfn = pa >> DS_PAGE_SHIFT;
+    size_t i = lower_bound(m->pfns, m->n, pfn);
+    if (i >= m->n || m->pfns[i] != pfn || m->vas[i] == DS_P2V_NONE)
+        return DS_P2V_NONE;
+    return m->vas[i] + (pa & (DS_PAGE_SIZE - 1));
+}
+
+void ds_p2v_free(ds_p2v *m)
+{
+    free(m->pfns);
+    free(m->vas);
+    m->pfns = m->vas = NULL;
+    m->n = 0;
+}

@@ -1,0 +1,104 @@
+/* records.h - what the scanner reports: one ds_proc per process object
+ * and one ds_thread per thread object, whatever view found them.
+ *
+ * `sources` is a bit set of the views that saw the object (pool tag scan,
+ * dispatcher-structure scan, the active process list, a thread's owner
+ * pointer, PspCidTable, a session list).  `failed` is a bit set of the
+ * validation checks the object failed; `score` is 100 minus the weights
+ * of the failed checks (see validate.c).  Verdicts (unlinked, terminated,
+ * hidden) and reasons are filled by the cross-view pass (xview.c). */
+#ifndef DS_SCAN_RECORDS_H
+#define DS_SCAN_RECORDS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+enum ds_view {
+    DS_VIEW_POOL = 1u << 0,    /* pool-tag scan ("pool") */
+    DS_VIEW_STRUCT = 1u << 1,  /* dispatcher-header structure scan ("struct") */
+    DS_VIEW_LIST = 1u << 2,    /* ActiveProcessLinks walk ("list") */
+    DS_VIEW_THREAD = 1u << 3,  /* owner of a scanned thread ("thread") */
+    DS_VIEW_CID = 1u << 4,     /* PspCidTable ("cid") */
+    DS_VIEW_SESSION = 1u << 5, /* SessionProcessLinks ("session") */
+    DS_VIEW_THREADLIST = 1u << 6, /* a process's thread list (threads only) ("threadlist") */
+};
+#define DS_VIEW_COUNT 7
+const char *ds_view_name(unsigned bit_index);
+
+/* Validation checks; a set bit in `failed` means the check failed. */
+enum ds_check {
+    DS_CHK_POOL_HEADER = 1u << 0,   /* block size / pool type plausible */
+    DS_CHK_OBJECT_TYPE = 1u << 1,   /* OBJECT_HEADER type decodes to Process/Thread */
+    DS_CHK_DISPATCHER = 1u << 2,    /* DISPATCHER_HEADER type (and size) */
+    DS_CHK_ID = 1u << 3,            /* PID/TID multiple of 4, in range */
+    DS_CHK_DTB = 1u << 4,           /* DTB page-aligned and present */
+    DS_CHK_NAME = 1u << 5,          /* ImageFileName printable, NUL-terminated */
+    DS_CHK_TIMES = 1u << 6,         /* create <= dump time, exit >= create */
+    DS_CHK_LINKS = 1u << 7,         /* list pointers canonical kernel VAs */
+    DS_CHK_LINKS_BACK = 1u << 8,    /* neighbours point back */
+    DS_CHK_THREAD_OWNER = 1u << 9,  /* KTHREAD.Process is a process object */
+    DS_CHK_UNREADABLE = 1u << 10,   /* part of the body could not be read */
+    DS_CHK_WAITLIST = 1u << 11,     /* DISPATCHER WaitListHead canonical */
+};
+#define DS_CHECK_COUNT 12
+const char *ds_check_name(unsigned bit_index);
+
+/* Reasons given with verdicts. */
+enum ds_reason {
+    DS_RSN_NOT_IN_ACTIVE_LIST = 1u << 0,
+    DS_RSN_IN_CID_TABLE = 1u << 1,
+    DS_RSN_LIVE_THREADS = 1u << 2,
+    DS_RSN_TAG_WIPED = 1u << 3,
+    DS_RSN_EXIT_TIME_SET = 1u << 4,
+    DS_RSN_POOL_FREED = 1u << 5,
+    DS_RSN_NO_ACTIVE_THREADS = 1u << 6,
+    DS_RSN_IN_SESSION_LIST = 1u << 7,
+    DS_RSN_SPECIAL_PROCESS = 1u << 8, /* System/Idle/Registry/MemCompression rule */
+    DS_RSN_KERNEL_UNMAPPED = 1u << 9,
+};
+#define DS_REASON_COUNT 10
+const char *ds_reason_name(unsigned bit_index);
+
+#define DS_NO_VALUE UINT64_MAX
+
+typedef struct ds_proc {
+    uint64_t eprocess_va;      /* DS_NO_VALUE if unknown */
+    uint64_t eprocess_pa;      /* DS_NO_VALUE if never located physically */
+    uint64_t pool_pa;          /* POOL_HEADER, DS_NO_VALUE if none */
+    uint64_t pid, ppid;
+    char name[16];             /* raw ImageFileName bytes, NUL-terminated */
+    uint32_t session_id;       /* UINT32_MAX unknown */
+    int64_t create_time, exit_time; /* FILETIME, 0 = none */
+    uint64_t dtb, peb, object_table;
+    uint32_t active_threads;
+    uint32_t flags;            /* EPROCESS.Flags */
+    uint32_t exit_status;
+    uint64_t links_flink, links_blink;
+    int score;
+    uint32_t failed;           /* ds_check bits */
+    uint32_t sources;          /* ds_view bits */
+    bool tag_wiped;            /* found without a valid pool tag */
+    bool pool_free;            /* pool header says the chunk is free */
+    /* cross-view */
+    bool unlinked, terminated, hidden;
+    uint32_t reasons;          /* ds_reason bits */
+    uint32_t thread_count;     /* threads found that name this process */
+} ds_proc;
+
+typedef struct ds_thread {
+    uint64_t ethread_va, ethread_pa, pool_pa;
+    uint64_t pid, tid;
+    uint64_t eprocess_va;      /* KTHREAD.Process */
+    uint64_t start_address, win32_start_address, teb;
+    int64_t create_time, exit_time;
+    uint32_t state, wait_reason;
+    uint64_t trap_frame;
+    uint64_t rip, rsp;         /* from the trap frame; DS_NO_VALUE unknown */
+    uint32_t cross_flags;
+    int score;
+    uint32_t failed;
+    uint32_t sources;
+    bool tag_wiped, pool_free;
+} ds_thread;
+
+#endif

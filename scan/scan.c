@@ -1,0 +1,610 @@
+/* scan.c - the scan pipeline: stream -> p2v -> validate -> cross-view.
+ *
+ * Phase 1 (stream): the present pages of the dump are listed as file
+ * extents (physmap.h) and read through io/stream.c.  Each chunk is
+ * searched on a worker thread for
+ *   - pool tags of processes and threads at every pool-aligned slot
+ *     (tagscan.h, SIMD), and
+ *   - the dispatcher header of a process (type 3, bytes 1 and 3 zero, size
+ *     byte when the build's size is known) or thread (type 6) at every
+ *     pool-aligned slot, accepted only when the WaitListHead that follows
+ *     is two kernel pointers: random bytes pass this with odds near 2^-34.
+ * Hits go to per-worker vectors (no locks); their total is capped.
+ *
+ * Phase 2 (p2v): the pages holding hits get their kernel VA from one page
+ * table walk (p2v.h).
+ *
+ * Phase 3 (validate): candidates are split into slices validated on the
+ * worker pool (validate.h).  Tag hits locate their body through the pool
+ * and object headers; structure hits are bodies already.  Both collapse to
+ * one record per body physical address; records scoring below min_score
+ * are dropped.
+ *
+ * Phase 4 (cross-view): xview.c.
+ *
+ * Output is sorted by physical address (then VA), so it does not depend on
+ * thread scheduling. */
+#include "scan.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../io/pool.h"
+#include "../io/stream.h"
+#include "../src/dumpfmt.h"
+#include "p2v.h"
+#include "tagscan.h"
+#include "validate.h"
+#include "xview.h"
+
+enum cand_kind { CAND_PROC_TAG, CAND_THREAD_TAG, CAND_PROC_STRUCT, CAND_THREAD_STRUCT };
+
+typedef struct cand {
+    uint64_t pa;       /* pool header (tag hits) or body (structure hits) */
+    uint64_t va_hint;  /* VA from a self-pointing WaitListHead, or DS_NO_VALUE */
+    uint8_t kind;
+} cand;
+
+typedef struct cand_vec {
+    cand *v;
+    size_t n, cap;
+} cand_vec;
+
+typedef struct scan_ctx {
+    const ds_dump *d;
+    const ds_profile *p;
+    unsigned ptr, align;
+    uint32_t tags[4];
+    unsigned ntags, nproc_tags;
+    bool struct_scan;
+    cand_vec *per_worker;
+    unsigned nworkers;
+    atomic_size_t total;
+    atomic_bool capped;
+    atomic_ullong tag_hits, struct_hits;
+} scan_ctx;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void ds_scan_opts_default(ds_scan_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->min_score = DS_SCAN_DEFAULT_MIN_SCORE;
+}
+
+/* ---- phase 1: chunk consumer ------------------------------------------- */
+
+static bool push_cand(scan_ctx *sc, unsigned worker, uint64_t pa, uint64_t va_hint, uint8_t kind)
+{
+    if (atomic_fetch_add(&sc->total, 1) >= DS_SCAN_MAX_CANDIDATES) {
+        atomic_store(&sc->capped, true);
+        return false;
+    }
+    cand_vec *cv = &sc->per_worker[worker];
+    if (cv->n == cv->cap) {
+        size_t ncap = cv->cap ? cv->cap * 2 : 1024;
+        cand *nv = realloc(cv->v, ncap * sizeof(*nv));
+        if (!nv) {
+            atomic_store(&sc->capped, true);
+            return false;
+        }
+        cv->v = nv;
+        cv->cap = ncap;
+    }
+    cv->v[cv->n++] = (cand){.pa = pa, .va_hint = va_hint, .kind = kind};
+    return true;
+}
+
+static uint64_t rdp(const scan_ctx *sc, const uint8_t *b)
+{
+    if (sc->ptr == 8) {
+        uint64_t v;
+        memcpy(&v, b, 8);
+        return v;
+    }
+    uint32_t v;
+    memcpy(&v, b, 4);
+    return v;
+}
+
+static bool kptr(const scan_ctx *sc, uint64_t v)
+{
+    return sc->ptr == 8 ? ds_is_kernel_va64(v) : (v >= 0x80000000u && v <= 0xffffffffu);
+}
+
+/* Dispatcher-header structure test at b (slot-aligned, >= 8+2*ptr bytes
+ * left in the chunk).  Returns the candidate kind or -1. */
+static int struct_kind(const scan_ctx *sc, const uint8_t *b)
+{
+    uint8_t t = b[0];
+    if (t != 3 && t != 6)
+        return -1;
+    if (t == 3) {
+        if (b[1] != 0 || b[3] != 0)
+            return -1;
+        if (sc->p->process_dispatcher_size && b[2] != sc->p->process_dispatcher_size)
+            return -1;
+    } else if (sc->p->thread_dispatcher_size && b[2] != sc->p->thread_dispatcher_size) {
+        return -1;
+    }
+    if (!kptr(sc, rdp(sc, b + 8)) || !kptr(sc, rdp(sc, b + 8 + sc->ptr)))
+        return -1;
+    return t == 3 ? CAND_PROC_STRUCT : CAND_THREAD_STRUCT;
+}
+
+/* An empty WaitListHead points at itself: that gives the body's VA. */
+static uint64_t waitlist_va_hint(const scan_ctx *sc, const uint8_t *b, uint64_t pa)
+{
+    uint64_t f = rdp(sc, b + 8), bl = rdp(sc, b + 8 + sc->ptr);
+    if (f == bl && ((f - 8) & (DS_PAGE_SIZE - 1)) == (pa & (DS_PAGE_SIZE - 1)))
+        return f - 8;
+    return DS_NO_VALUE;
+}
+
+static void struct_scan_chunk(scan_ctx *sc, const uint8_t *data, size_t len, uint64_t pa,
+                              unsigned worker)
+{
+    size_t need = 8 + 2 * sc->ptr;
+    size_t start = (size_t)((sc->align - (pa % sc->align)) % sc->align);
+    for (size_t off = start; off + need <= len; off += sc->align) {
+        int k = struct_kind(sc, data + off);
+        if (k < 0)
+            continue;
+        atomic_fetch_add(&sc->struct_hits, 1);
+        if (!push_cand(sc, worker, pa + off, waitlist_va_hint(sc, data + off, pa + off), (uint8_t)k))
+            return;
+    }
+}
+
+static void tag_scan_chunk(scan_ctx *sc, const uint8_t *data, size_t len, uint64_t pa,
+                           unsigned worker)
+{
+    uint32_t hits[1024];
+    size_t pos = 0;
+    /* The chunk starts at physical address pa; alignment is of pa. */
+    uint64_t misalign = pa % sc->align;
+    while (pos < len) {
+        size_t next = len;
+        size_t n = ds_tagscan_ex(data, len, pos, misalign, sc->align, 4, sc->tags, sc->ntags, hits,
+                                 sizeof(hits) / sizeof(hits[0]), &next);
+        for (size_t i = 0; i < n; i++) {
+            uint64_t off = hits[i];
+            uint32_t tag;
+            memcpy(&tag, data + off + 4, 4);
+            bool is_proc = false;
+            for (unsigned t = 0; t < sc->nproc_tags; t++)
+                is_proc |= tag == sc->tags[t];
+            atomic_fetch_add(&sc->tag_hits, 1);
+            if (!push_cand(sc, worker, pa + off, DS_NO_VALUE,
+                           is_proc ? CAND_PROC_TAG : CAND_THREAD_TAG))
+                return;
+        }
+        if (next <= pos)
+            break;
+        pos = next;
+    }
+}
+
+static int on_chunk(void *ctx, const uint8_t *data, size_t len, uint64_t file_off, uint64_t pa,
+                    unsigned worker)
+{
+    (void)file_off;
+    scan_ctx *sc = ctx;
+    if (worker >= sc->nworkers)
+        return 1;
+    tag_scan_chunk(sc, data, len, pa, worker);
+    if (sc->struct_scan)
+        struct_scan_chunk(sc, data, len, pa, worker);
+    return atomic_load(&sc->capped) ? 1 : 0;
+}
+
+/* ---- extents ------------------------------------------------------------ */
+
+typedef struct ext_vec {
+    ds_extent *v;
+    size_t n, cap;
+    bool nomem;
+} ext_vec;
+
+static int add_extent(void *ctx, uint64_t pfn, uint64_t npages, uint64_t file_off)
+{
+    ext_vec *ev = ctx;
+    if (ev->n == ev->cap) {
+        size_t ncap = ev->cap ? ev->cap * 2 : 256;
+        ds_extent *nv = realloc(ev->v, ncap * sizeof(*nv));
+        if (!nv) {
+            ev->nomem = true;
+            return 1;
+        }
+        ev->v = nv;
+        ev->cap = ncap;
+    }
+    ev->v[ev->n++] = (ds_extent){.file_off = file_off,
+                                 .len = npages << DS_PAGE_SHIFT,
+                                 .tag = pfn << DS_PAGE_SHIFT};
+    return 0;
+}
+
+static int cmp_extent(const void *a, const void *b)
+{
+    const ds_extent *x = a, *y = b;
+    return x->file_off < y->file_off ? -1 : x->file_off > y->file_off;
+}
+
+/* ---- phase 3: validation ----------------------------------------------- */
+
+typedef struct vjob {
+    const ds_vctx *vc;
+    const ds_p2v *p2v;
+    const cand *c;
+    size_t n;
+    ds_proc *procs;    /* one slot per candidate; score -1 = rejected */
+    ds_thread *threads;
+} vjob;
+
+static uint64_t cand_va(const vjob *j, const cand *c)
+{
+    uint64_t va = ds_p2v_lookup(j->p2v, c->pa);
+    if (va == DS_P2V_NONE)
+        va = c->va_hint;
+    return va == DS_P2V_NONE ? DS_NO_VALUE : va;
+}
+
+/* Body physical address of body_va, or of pool_pa+off inside the page. */
+static uint64_t body_pa_of(const ds_vctx *vc, uint64_t pool_pa, uint64_t body_va, uint64_t off)
+{
+    if (body_va != DS_NO_VALUE) {
+        ds_xlat x;
+        if (vc->d->kvas.mode != DS_PAGING_NONE && ds_vtop(&vc->d->kvas, body_va, &x) == DS_OK)
+            return x.pa;
+    }
+    uint64_t pa = pool_pa + off;
+    return (pa >> DS_PAGE_SHIFT) == (pool_pa >> DS_PAGE_SHIFT) ? pa : DS_NO_VALUE;
+}
+
+static void validate_one(const vjob *j, size_t i)
+{
+    const cand *c = &j->c[i];
+    const ds_vctx *vc = j->vc;
+    bool is_proc = c->kind == CAND_PROC_TAG || c->kind == CAND_PROC_STRUCT;
+    bool tagged = c->kind == CAND_PROC_TAG || c->kind == CAND_THREAD_TAG;
+    uint64_t va = cand_va(j, c);
+    uint64_t body_pa = c->pa, body_va = va, pool_pa = DS_NO_VALUE;
+    ds_pool_obj po = {0};
+    if (tagged) {
+        if (!ds_pool_locate(vc, c->pa, va, is_proc, &po))
+            goto reject;
+        pool_pa = c->pa;
+        body_va = va == DS_NO_VALUE ? DS_NO_VALUE : va + po.body_off;
+        body_pa = body_pa_of(vc, c->pa, body_va, po.body_off);
+        if (body_pa == DS_NO_VALUE)
+            goto reject;
+    }
+    if (is_proc) {
+        ds_proc *o = &j->procs[i];
+        ds_validate_process(vc, body_pa, body_va, o);
+        o->pool_pa = pool_pa;
+        o->sources = tagged ? DS_VIEW_POOL : DS_VIEW_STRUCT;
+        o->pool_free = po.free_chunk;
+        if (tagged && !po.pool_ok)
+            o->failed |= DS_CHK_POOL_HEADER;
+        o->score = ds_score_from_failed(o->failed);
+        return;
+    }
+    ds_thread *o = &j->threads[i];
+    ds_validate_thread(vc, body_pa, body_va, o);
+    o->pool_pa = pool_pa;
+    o->sources = tagged ? DS_VIEW_POOL : DS_VIEW_STRUCT;
+    o->pool_free = po.free_chunk;
+    return;
+reject:
+    if (is_proc)
+        j->procs[i].score = -1;
+    else
+        j->threads[i].score = -1;
+}
+
+static void validate_job(void *arg, unsigned worker)
+{
+    (void)worker;
+    vjob *j = arg;
+    for (size_t i = 0; i < j->n; i++)
+        validate_one(j, i);
+}
+
+/* ---- merging ------------------------------------------------------------ */
+
+static int cmp_proc(const void *a, const void *b)
+{
+    const ds_proc *x = a, *y = b;
+    if (x->eprocess_pa != y->eprocess_pa)
+        return x->eprocess_pa < y->eprocess_pa ? -1 : 1;
+    /* tag hits (with a pool header) first, so they win the merge */
+    return (x->pool_pa == DS_NO_VALUE) - (y->pool_pa == DS_NO_VALUE);
+}
+
+static int cmp_thread(const void *a, const void *b)
+{
+    const ds_thread *x = a, *y = b;
+    if (x->ethread_pa != y->ethread_pa)
+        return x->ethread_pa < y->ethread_pa ? -1 : 1;
+    return (x->pool_pa == DS_NO_VALUE) - (y->pool_pa == DS_NO_VALUE);
+}
+
+/* Collapse records with the same body PA; keep the best-scoring one and
+ * union the sources.  A structure hit with no tag hit is "tag wiped". */
+static size_t merge_procs(ds_proc *v, size_t n, int min_score)
+{
+    qsort(v, n, sizeof(*v), cmp_proc);
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = i;
+        uint32_t src = 0;
+        for (; k < n && v[k].eprocess_pa == v[i].eprocess_pa; k++)
+            src |= v[k].sources;
+        ds_proc best = v[i];
+        for (size_t m = i + 1; m < k; m++)
+            if (v[m].score > best.score)
+                best = v[m];
+        best.sources = src;
+        if (best.pool_pa == DS_NO_VALUE && v[i].pool_pa != DS_NO_VALUE)
+            best.pool_pa = v[i].pool_pa;
+        best.tag_wiped = !(src & DS_VIEW_POOL);
+        if (best.score >= min_score)
+            v[out++] = best;
+        i = k;
+    }
+    return out;
+}
+
+static size_t merge_threads(ds_thread *v, size_t n, int min_score)
+{
+    qsort(v, n, sizeof(*v), cmp_thread);
+    size_t out = 0;
+    for (size_t i = 0; i < n;) {
+        size_t k = i;
+        uint32_t src = 0;
+        for (; k < n && v[k].ethread_pa == v[i].ethread_pa; k++)
+            src |= v[k].sources;
+        ds_thread best = v[i];
+        for (size_t m = i + 1; m < k; m++)
+            if (v[m].score > best.score)
+                best = v[m];
+        best.sources = src;
+        if (best.pool_pa == DS_NO_VALUE && v[i].pool_pa != DS_NO_VALUE)
+            best.pool_pa = v[i].pool_pa;
+        best.tag_wiped = !(src & DS_VIEW_POOL);
+        if (best.score >= min_score)
+            v[out++] = best;
+        i = k;
+    }
+    return out;
+}
+
+/* ---- driver ------------------------------------------------------------- */
+
+static void set_tags(scan_ctx *sc)
+{
+    /* "Proc", "Thre"; before Windows 8 the protected bit 0x80000000 is set. */
+    uint32_t proc = 0x636f7250u, thre = 0x65726854u;
+    if (sc->p->protected_tags) {
+        proc |= 0x80000000u;
+        thre |= 0x80000000u;
+    }
+    sc->tags[0] = proc;
+    sc->tags[1] = thre;
+    sc->ntags = 2;
+    sc->nproc_tags = 1;
+}
+
+static ds_err stream_phase(scan_ctx *sc, const ds_scan_opts *o, ds_pool *pool,
+                           ds_scan_result *r, ds_errbuf *eb)
+{
+    ext_vec ev = {0};
+    ds_physmap_foreach_extent(&sc->d->pm, add_extent, &ev);
+    if (ev.nomem) {
+        free(ev.v);
+        return ds_fail(eb, DS_ERR_NOMEM, "cannot list the dump's page extents");
+    }
+    qsort(ev.v, ev.n, sizeof(*ev.v), cmp_extent);
+    ds_stream_opts so;
+    ds_stream_opts_default(&so);
+    so.backend = (ds_io_backend)o->io_backend;
+    so.odirect = o->odirect;
+    so.pool = pool;
+    if (o->chunk_bytes)
+        so.chunk_bytes = o->chunk_bytes;
+    ds_stream_stats st;
+    ds_err e = ds_stream_run(&sc->d->file, ev.v, ev.n, &so, on_chunk, sc, &st, eb);
+    free(ev.v);
+    r->stats.bytes_scanned = st.bytes;
+    r->stats.pages_scanned = st.bytes >> DS_PAGE_SHIFT;
+    snprintf(r->stats.io_backend, sizeof(r->stats.io_backend), "%s",
+             ds_io_backend_name(st.backend_used));
+    snprintf(r->stats.io_fallback, sizeof(r->stats.io_fallback), "%s", st.fallback_reason);
+    return e;
+}
+
+static ds_err gather(scan_ctx *sc, cand **out, size_t *nout)
+{
+    size_t n = 0;
+    for (unsigned w = 0; w < sc->nworkers; w++)
+        n += sc->per_worker[w].n;
+    cand *all = malloc((n ? n : 1) * sizeof(*all));
+    if (!all)
+        return DS_ERR_NOMEM;
+    size_t k = 0;
+    for (unsigned w = 0; w < sc->nworkers; w++) {
+        memcpy(all + k, sc->per_worker[w].v, sc->per_worker[w].n * sizeof(*all));
+        k += sc->per_worker[w].n;
+        free(sc->per_worker[w].v);
+        sc->per_worker[w].v = NULL;
+    }
+    *out = all;
+    *nout = n;
+    return DS_OK;
+}
+
+static ds_err resolve_vas(const ds_dump *d, const cand *c, size_t n, ds_p2v *m)
+{
+    uint64_t *pfns = malloc((n ? n : 1) * sizeof(*pfns));
+    if (!pfns)
+        return DS_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        pfns[i] = c[i].pa >> DS_PAGE_SHIFT;
+    return ds_p2v_resolve(m, d, pfns, n);
+}
+
+static ds_err validate_phase(const ds_vctx *vc, const ds_p2v *m, const cand *c, size_t n,
+                             ds_pool *pool, ds_proc *procs, ds_thread *threads)
+{
+    size_t slices = ds_pool_threads(pool) * 4;
+    size_t per = (n + slices - 1) / (slices ? slices : 1);
+    if (per < 256)
+        per = 256;
+    size_t njobs = (n + per - 1) / per;
+    vjob *jobs = calloc(njobs ? njobs : 1, sizeof(*jobs));
+    if (!jobs)
+        return DS_ERR_NOMEM;
+    ds_pool_group g;
+    ds_pool_group_init(&g, pool);
+    for (size_t j = 0; j < njobs; j++) {
+        size_t lo = j * per, hi = lo + per < n ? lo + per : n;
+        jobs[j] = (vjob){vc, m, c + lo, hi - lo, procs + lo, threads + lo};
+        if (ds_pool_submit(&g, validate_job, &jobs[j]) != DS_OK)
+            validate_job(&jobs[j], 0);
+    }
+    ds_pool_wait(&g);
+    free(jobs);
+    return DS_OK;
+}
+
+/* Split the per-candidate slots into the process and thread lists. */
+static ds_err collect(const cand *c, size_t n, ds_proc *procs, ds_thread *threads, int min_score,
+                      ds_scan_result *r)
+{
+    size_t np = 0, nt = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool is_proc = c[i].kind == CAND_PROC_TAG || c[i].kind == CAND_PROC_STRUCT;
+        if (is_proc && procs[i].score >= 0)
+            procs[np++] = procs[i];
+        else if (!is_proc && threads[i].score >= 0)
+            threads[nt++] = threads[i];
+    }
+    r->stats.rejected = n - np - nt;
+    np = merge_procs(procs, np, min_score);
+    nt = merge_threads(threads, nt, min_score);
+    r->procs = malloc((np ? np : 1) * sizeof(*r->procs));
+    r->threads = malloc((nt ? nt : 1) * sizeof(*r->threads));
+    if (!r->procs || !r->threads)
+        return DS_ERR_NOMEM;
+    memcpy(r->procs, procs, np * sizeof(*procs));
+    memcpy(r->threads, threads, nt * sizeof(*threads));
+    r->nprocs = np;
+    r->nthreads = nt;
+    return DS_OK;
+}
+
+ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_errbuf *eb)
+{
+    ds_scan_opts defaults;
+    if (!o) {
+        ds_scan_opts_default(&defaults);
+        o = &defaults;
+    }
+    memset(r, 0, sizeof(*r));
+    if (!d->profile)
+        return ds_fail(eb, DS_ERR_UNSUPPORTED, "no offset profile for build %u", d->build);
+    if (d->pm.kind == DS_PM_NONE)
+        return ds_fail(eb, DS_ERR_UNSUPPORTED, "dump holds no physical memory pages");
+    uint64_t t0 = now_ns();
+
+    ds_pool *pool = o->pool, *own_pool = NULL;
+    if (!pool) {
+        ds_err pe = ds_pool_create(&own_pool, o->threads, 0, eb);
+        if (pe != DS_OK)
+            return pe;
+        pool = own_pool;
+    }
+    scan_ctx sc = {.d = d, .p = d->profile, .struct_scan = !o->no_struct_scan};
+    sc.ptr = d->profile->ptr_size;
+    sc.align = d->profile->pool_align;
+    set_tags(&sc);
+    sc.nworkers = ds_pool_threads(pool);
+    sc.per_worker = calloc(sc.nworkers, sizeof(*sc.per_worker));
+    ds_err e = sc.per_worker ? DS_OK : DS_ERR_NOMEM;
+    if (e == DS_OK)
+        e = stream_phase(&sc, o, pool, r, eb);
+    uint64_t t1 = now_ns();
+    r->stats.tag_hits = atomic_load(&sc.tag_hits);
+    r->stats.struct_hits = atomic_load(&sc.struct_hits);
+    r->stats.candidates_capped = atomic_load(&sc.capped);
+
+    cand *c = NULL;
+    size_t n = 0;
+    if (e == DS_OK)
+        e = gather(&sc, &c, &n);
+    else
+        for (unsigned w = 0; sc.per_worker && w < sc.nworkers; w++)
+            free(sc.per_worker[w].v);
+    free(sc.per_worker);
+    r->stats.candidates = n;
+
+    ds_p2v m = {0};
+    if (e == DS_OK)
+        e = resolve_vas(d, c, n, &m);
+    uint64_t t2 = now_ns();
+
+    ds_vctx vc;
+    ds_vctx_init(&vc, d);
+    ds_proc *procs = NULL;
+    ds_thread *threads = NULL;
+    if (e == DS_OK) {
+        procs = calloc(n ? n : 1, sizeof(*procs));
+        threads = calloc(n ? n : 1, sizeof(*threads));
+        e = procs && threads ? DS_OK : DS_ERR_NOMEM;
+    }
+    if (e == DS_OK)
+        e = validate_phase(&vc, &m, c, n, pool, procs, threads);
+    if (e == DS_OK)
+        e = collect(c, n, procs, threads, o->min_score, r);
+    free(procs);
+    free(threads);
+    free(c);
+    ds_p2v_free(&m);
+    uint64_t t3 = now_ns();
+
+    if (e == DS_OK && !o->no_xview)
+        e = ds_xview(&vc, r, o->min_score);
+    uint64_t t4 = now_ns();
+    ds_pool_destroy(own_pool);
+
+    r->stats.ns_stream = t1 - t0;
+    r->stats.ns_p2v = t2 - t1;
+    r->stats.ns_validate = t3 - t2;
+    r->stats.ns_xview = t4 - t3;
+    r->stats.ns_total = t4 - t0;
+    if (e != DS_OK) {
+        if (e == DS_ERR_NOMEM)
+            ds_fail(eb, e, "out of memory while scanning");
+        ds_scan_result_free(r);
+    }
+    return e;
+}
+
+void ds_scan_result_free(ds_scan_result *r)
+{
+    free(r->procs);
+    free(r->threads);
+    r->procs = NULL;
+    r->threads = NULL;
+    r->nprocs = r->nthreads = 0;
+}

@@ -1,0 +1,78 @@
+/* scan.h - find every process and thread object in a dump.
+ *
+ * ds_scan() runs the phases below and returns one ds_proc per process
+ * object and one ds_thread per thread object (records.h):
+ *   1. stream   every present physical page is read once, in file order,
+ *               through io/stream.c (io_uring, mmap or pread) and handed in
+ *               chunks to worker threads, which search each pool-aligned
+ *               slot for the process/thread pool tags (SIMD, tagscan.h) and
+ *               for the dispatcher-header pattern of the bodies themselves
+ *               (tags can be wiped).  Hits are cheap-filtered in the page.
+ *   2. p2v      one walk of the kernel page tables gives the kernel virtual
+ *               address of every page that holds a hit (needed for the
+ *               Windows 10 TypeIndex cookie and to read objects that
+ *               straddle a page boundary through translation).
+ *   3. validate each candidate is checked (validate.c) and scored; tag and
+ *               structure hits of the same object merge into one record.
+ *   4. xview    the kernel's own views (active process list walked both
+ *               ways, thread lists, PspCidTable, session lists) are built
+ *               and compared with the scan (xview.c): verdicts.
+ * Memory stays bounded: candidates are capped (DS_SCAN_MAX_CANDIDATES) and
+ * the cap is reported in the stats; the stream holds a fixed number of
+ * buffers. */
+#ifndef DS_SCAN_SCAN_H
+#define DS_SCAN_SCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../src/dump.h"
+#include "records.h"
+
+#define DS_SCAN_MAX_CANDIDATES (4u << 20)
+#define DS_SCAN_DEFAULT_MIN_SCORE 60
+
+struct ds_pool;
+
+typedef struct ds_scan_opts {
+    int io_backend;          /* ds_io_backend (io/stream.h); 0 = auto */
+    bool odirect;            /* O_DIRECT reads for cold data (uring) */
+    unsigned threads;        /* 0 = all online CPUs (ignored if pool given) */
+    struct ds_pool *pool;    /* shared worker pool, or NULL for a private one */
+    size_t chunk_bytes;      /* 0 = default (4 MiB) */
+    int min_score;           /* report objects scoring >= this (0..100) */
+    bool no_struct_scan;     /* tag scan only */
+    bool no_xview;           /* skip cross-view (phase 4) */
+} ds_scan_opts;
+
+typedef struct ds_scan_stats {
+    uint64_t bytes_scanned;
+    uint64_t pages_scanned;
+    uint64_t tag_hits;
+    uint64_t struct_hits;
+    uint64_t candidates;
+    uint64_t rejected;
+    bool candidates_capped;
+    uint64_t ns_stream, ns_p2v, ns_validate, ns_xview, ns_total;
+    char io_backend[16];     /* backend actually used */
+    char io_fallback[200];   /* why auto fell back, "" if it did not */
+    /* cross-view facts */
+    uint32_t list_entries;   /* processes reached from PsActiveProcessHead */
+    bool list_complete;      /* forward walk returned to the head */
+    uint32_t cid_entries;    /* objects decoded from PspCidTable */
+} ds_scan_stats;
+
+typedef struct ds_scan_result {
+    ds_proc *procs;
+    size_t nprocs;
+    ds_thread *threads;
+    size_t nthreads;
+    ds_scan_stats stats;
+} ds_scan_result;
+
+void ds_scan_opts_default(ds_scan_opts *o);
+ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_errbuf *eb);
+void ds_scan_result_free(ds_scan_result *r);
+
+#endif

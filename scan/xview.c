@@ -1,0 +1,572 @@
+/* xview.c - cross-view of processes (see xview.h for the views and the
+ * verdict rules).
+ *
+ * Records are found by VA through a small open-addressing hash map; views
+ * that reach an object the scan did not report validate it (validate.h)
+ * and add it when it scores at least min_score, so a corrupt list cannot
+ * inject garbage.  Every walk is bounded by a step limit and a visited
+ * set, so a looping or smeared list ends. */
+#include "xview.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/dumpfmt.h"
+
+#define STATUS_PENDING 0x103u
+#define EP_FLAG_EXITING 0x4u
+#define EP_FLAG_DELETE 0x8u
+#define MAX_THREADLIST_STEPS (1u << 20) /* over all processes */
+#define MAX_SESSION_STEPS (1u << 20)
+
+/* ---- u64 -> u32 hash map (open addressing, power-of-two size) ---------- */
+
+typedef struct u64map {
+    uint64_t *keys;
+    uint32_t *vals;
+    size_t cap, n;
+} u64map;
+
+#define MAP_EMPTY UINT64_MAX
+
+static uint64_t mix(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdull;
+    k ^= k >> 33;
+    return k;
+}
+
+static bool map_init(u64map *m, size_t want)
+{
+    size_t cap = 64;
+    while (cap < want * 2)
+        cap <<= 1;
+    m->keys = malloc(cap * sizeof(*m->keys));
+    m->vals = malloc(cap * sizeof(*m->vals));
+    m->cap = cap;
+    m->n = 0;
+    if (!m->keys || !m->vals)
+        return false;
+    for (size_t i = 0; i < cap; i++)
+        m->keys[i] = MAP_EMPTY;
+    return true;
+}
+
+static void map_free(u64map *m)
+{
+    free(m->keys);
+    free(m->vals);
+    m->keys = NULL;
+    m->vals = NULL;
+}
+
+static bool map_put(u64map *m, uint64_t k, uint32_t v);
+
+static bool map_grow(u64map *m)
+{
+    u64map bigger;
+    if (!map_init(&bigger, m->cap))
+        return false;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->keys[i] != MAP_EMPTY)
+            map_put(&bigger, m->keys[i], m->vals[i]);
+    map_free(m);
+    *m = bigger;
+    return true;
+}
+
+static bool map_put(u64map *m, uint64_t k, uint32_t v)
+{
+    if (k == MAP_EMPTY)
+        return false;
+    if ((m->n + 1) * 2 > m->cap && !map_grow(m))
+        return false;
+    size_t i = mix(k) & (m->cap - 1);
+    while (m->keys[i] != MAP_EMPTY && m->keys[i] != k)
+        i = (i + 1) & (m->cap - 1);
+    if (m->keys[i] == MAP_EMPTY)
+        m->n++;
+    m->keys[i] = k;
+    m->vals[i] = v;
+    return true;
+}
+
+static bool map_get(const u64map *m, uint64_t k, uint32_t *v)
+{
+    if (k == MAP_EMPTY || !m->cap)
+        return false;
+    size_t i = mix(k) & (m->cap - 1);
+    while (m->keys[i] != MAP_EMPTY) {
+        if (m->keys[i] == k) {
+            if (v)
+                *v = m->vals[i];
+            return true;
+        }
+        i = (i + 1) & (m->cap - 1);
+    }
+    return false;
+}
+
+/* ---- context ------------------------------------------------------------ */
+
+typedef struct xv {
+    const ds_vctx *vc;
+    const ds_profile *p;
+    ds_scan_result *r;
+    int min_score;
+    u64map proc_by_va, thread_by_va;
+    size_t pcap, tcap;
+    bool nomem;
+} xv;
+
+static bool kptr(const xv *x, uint64_t v)
+{
+    return ds_vctx_kptr(x->vc, v);
+}
+
+static bool rdptr(const xv *x, uint64_t va, uint64_t *v)
+{
+    return ds_kread_ptr(x->vc->d, va, v) == DS_OK;
+}
+
+static uint64_t pa_of(const xv *x, uint64_t va)
+{
+    ds_xlat t;
+    if (x->vc->d->kvas.mode == DS_PAGING_NONE || ds_vtop(&x->vc->d->kvas, va, &t) != DS_OK)
+        return DS_NO_VALUE;
+    return t.pa;
+}
+
+static bool reserve(void **v, size_t *cap, size_t n, size_t elem)
+{
+    if (n < *cap)
+        return true;
+    size_t ncap = *cap ? *cap * 2 : 64;
+    void *nv = realloc(*v, ncap * elem);
+    if (!nv)
+        return false;
+    *v = nv;
+    *cap = ncap;
+    return true;
+}
+
+/* Process record at va, validating and adding it when the scan missed it.
+ * Returns its index or -1. */
+static long proc_at_va(xv *x, uint64_t va, uint32_t view)
+{
+    uint32_t idx;
+    if (!kptr(x, va))
+        return -1;
+    if (map_get(&x->proc_by_va, va, &idx)) {
+        x->r->procs[idx].sources |= view;
+        return idx;
+    }
+    ds_proc rec;
+    if (ds_validate_process(x->vc, pa_of(x, va), va, &rec) < x->min_score)
+        return -1;
+    if (!reserve((void **)&x->r->procs, &x->pcap, x->r->nprocs, sizeof(rec))) {
+        x->nomem = true;
+        return -1;
+    }
+    rec.sources = view;
+    rec.tag_wiped = false; /* never looked at its pool header */
+    idx = (uint32_t)x->r->nprocs++;
+    x->r->procs[idx] = rec;
+    map_put(&x->proc_by_va, va, idx);
+    return idx;
+}
+
+static long thread_at_va(xv *x, uint64_t va, uint32_t view)
+{
+    uint32_t idx;
+    if (!kptr(x, va))
+        return -1;
+    if (map_get(&x->thread_by_va, va, &idx)) {
+        x->r->threads[idx].sources |= view;
+        return idx;
+    }
+    ds_thread rec;
+    if (ds_validate_thread(x->vc, pa_of(x, va), va, &rec) < x->min_score)
+        return -1;
+    if (!reserve((void **)&x->r->threads, &x->tcap, x->r->nthreads, sizeof(rec))) {
+        x->nomem = true;
+        return -1;
+    }
+    rec.sources = view;
+    idx = (uint32_t)x->r->nthreads++;
+    x->r->threads[idx] = rec;
+    map_put(&x->thread_by_va, va, idx);
+    return idx;
+}
+
+/* ---- records without a kernel VA --------------------------------------- */
+
+/* A record found physically on a page no kernel PTE maps: ask its list
+ * neighbours where they think it lives.  When that VA maps a different
+ * physical page holding the same process, this record is a stale copy
+ * (score set to -1, dropped later). */
+static void resolve_unmapped(xv *x, ds_proc *o)
+{
+    uint64_t back = 0, links = 0;
+    if (kptr(x, o->links_flink) && rdptr(x, o->links_flink + x->vc->ptr, &back) && kptr(x, back))
+        links = back;
+    else if (kptr(x, o->links_blink) && rdptr(x, o->links_blink, &back) && kptr(x, back))
+        links = back;
+    if (!links)
+        return;
+    uint64_t va = links - x->p->ep_links;
+    uint64_t pa = pa_of(x, va);
+    if (pa == o->eprocess_pa) {
+        o->eprocess_va = va;
+        return;
+    }
+    if (pa == DS_NO_VALUE) {
+        o->eprocess_va = va;
+        o->reasons |= DS_RSN_KERNEL_UNMAPPED;
+        return;
+    }
+    ds_proc real;
+    if (ds_validate_process(x->vc, pa, va, &real) >= x->min_score && real.pid == o->pid &&
+        real.create_time == o->create_time)
+        o->score = -1;
+}
+
+static void index_records(xv *x)
+{
+    for (size_t i = 0; i < x->r->nprocs; i++) {
+        ds_proc *o = &x->r->procs[i];
+        if (o->eprocess_va == DS_NO_VALUE)
+            resolve_unmapped(x, o);
+        if (o->score >= 0 && o->eprocess_va != DS_NO_VALUE &&
+            !map_get(&x->proc_by_va, o->eprocess_va, NULL))
+            map_put(&x->proc_by_va, o->eprocess_va, (uint32_t)i);
+    }
+    for (size_t i = 0; i < x->r->nthreads; i++)
+        if (x->r->threads[i].ethread_va != DS_NO_VALUE)
+            map_put(&x->thread_by_va, x->r->threads[i].ethread_va, (uint32_t)i);
+}
+
+/* ---- active process list ----------------------------------------------- */
+
+/* Walk from head in one direction; every entry reached is marked.
+ * Returns true when the walk came back to the head. */
+static bool walk_active(xv *x, uint64_t head, bool forward, u64map *seen)
+{
+    uint64_t cur = head;
+    unsigned off = forward ? 0 : x->vc->ptr;
+    for (unsigned step = 0; step < DS_XVIEW_MAX_LIST; step++) {
+        uint64_t next;
+        if (!rdptr(x, cur + off, &next) || !kptr(x, next))
+            return false;
+        if (next == head)
+            return true;
+        if (map_get(seen, next, NULL))
+            return false; /* a loop, or the other walk got here first */
+        map_put(seen, next, 0);
+        proc_at_va(x, next - x->p->ep_links, DS_VIEW_LIST);
+        cur = next;
+    }
+    return false;
+}
+
+/* A linked entry whose body cannot be read (kernel PTE not present) is
+ * still on the list: mark the record that resolve_unmapped() tied to it. */
+static void mark_listed_unreadable(xv *x, const u64map *seen)
+{
+    for (size_t i = 0; i < seen->cap; i++) {
+        uint64_t links = seen->keys[i];
+        if (links == MAP_EMPTY)
+            continue;
+        uint32_t idx;
+        if (map_get(&x->proc_by_va, links - x->p->ep_links, &idx))
+            x->r->procs[idx].sources |= DS_VIEW_LIST;
+    }
+}
+
+static void list_view(xv *x)
+{
+    uint64_t head = x->vc->d->ps_active_process_head;
+    if (!kptr(x, head))
+        return;
+    u64map seen;
+    if (!map_init(&seen, 1024)) {
+        x->nomem = true;
+        return;
+    }
+    x->r->stats.list_complete = walk_active(x, head, true, &seen);
+    walk_active(x, head, false, &seen);
+    mark_listed_unreadable(x, &seen);
+    x->r->stats.list_entries = (uint32_t)seen.n;
+    map_free(&seen);
+}
+
+/* ---- threads ------------------------------------------------------------ */
+
+static void thread_lists(xv *x)
+{
+    const ds_profile *p = x->p;
+    if (p->ep_thread_list == DS_OFF_NONE || p->et_thread_list == DS_OFF_NONE)
+        return;
+    unsigned budget = MAX_THREADLIST_STEPS;
+    size_t nprocs = x->r->nprocs;
+    for (size_t i = 0; i < nprocs && budget; i++) {
+        uint64_t va = x->r->procs[i].eprocess_va;
+        if (va == DS_NO_VALUE || x->r->procs[i].score < 0)
+            continue;
+        uint64_t head = va + p->ep_thread_list, cur = head;
+        u64map seen;
+        if (!map_init(&seen, 64))
+            return;
+        while (budget--) {
+            uint64_t next;
+            if (!rdptr(x, cur, &next) || !kptr(x, next) || next == head ||
+                map_get(&seen, next, NULL))
+                break;
+            map_put(&seen, next, 0);
+            thread_at_va(x, next - p->et_thread_list, DS_VIEW_THREADLIST);
+            cur = next;
+        }
+        map_free(&seen);
+    }
+}
+
+static void thread_view(xv *x)
+{
+    size_t nthreads = x->r->nthreads;
+    for (size_t i = 0; i < nthreads; i++) {
+        ds_thread *t = &x->r->threads[i];
+        if (!kptr(x, t->eprocess_va))
+            continue;
+        uint32_t view = t->exit_time == 0 ? DS_VIEW_THREAD : 0;
+        long idx = proc_at_va(x, t->eprocess_va, view);
+        if (idx >= 0)
+            x->r->procs[idx].thread_count++;
+    }
+}
+
+/* ---- PspCidTable -------------------------------------------------------- */
+
+/* Object body VA held by a handle-table entry value, or 0. */
+static uint64_t cid_object(const xv *x, uint64_t v)
+{
+    const ds_profile *p = x->p;
+    if (!v)
+        return 0;
+    if (p->is64 && p->build_min >= 9600)
+        /* Win 8.1+: Unlocked:1 RefCnt:16 Attributes:3 ObjectPointerBits:44 */
+        return ((v >> 20) << 4) | 0xffff000000000000ull;
+    if (p->is64)
+        return v & ~7ull;
+    return (v & ~7ull) & 0xffffffffull;
+}
+
+typedef struct cid_walk {
+    xv *x;
+    unsigned entries, budget;
+    unsigned esz, per_page;
+} cid_walk;
+
+static void cid_leaf(cid_walk *w, uint64_t page_va, uint64_t first_index)
+{
+    uint8_t page[DS_PAGE_SIZE];
+    if (ds_kread(w->x->vc->d, page_va, page, sizeof(page)) != DS_OK)
+        return;
+    for (unsigned i = 0; i < w->per_page && w->budget; i++, w->budget--) {
+        uint64_t v;
+        if (w->esz == 16) {
+            memcpy(&v, page + i * 16, 8);
+        } else {
+            uint32_t v32;
+            memcpy(&v32, page + i * 8, 4);
+            v = v32;
+        }
+        uint64_t obj = cid_object(w->x, v);
+        if (!kptr(w->x, obj) || first_index + i == 0)
+            continue;
+        uint8_t type;
+        if (ds_kread(w->x->vc->d, obj, &type, 1) != DS_OK)
+            continue;
+        long idx = -1;
+        if (type == 3)
+            idx = proc_at_va(w->x, obj, DS_VIEW_CID);
+        else if (type == 6)
+            idx = thread_at_va(w->x, obj, DS_VIEW_CID);
+        if (idx >= 0)
+            w->entries++;
+    }
+}
+
+static void cid_level(cid_walk *w, uint64_t table_va, unsigned level, uint64_t first_index)
+{
+    if (level == 0) {
+        cid_leaf(w, table_va, first_index);
+        return;
+    }
+    unsigned ptr = w->x->vc->ptr, n = DS_PAGE_SIZE / ptr;
+    uint64_t span = w->per_page;
+    for (unsigned l = 1; l < level; l++)
+        span *= n;
+    for (unsigned i = 0; i < n && w->budget; i++) {
+        uint64_t sub;
+        if (!rdptr(w->x, table_va + (uint64_t)i * ptr, &sub) || !kptr(w->x, sub))
+            continue;
+        cid_level(w, sub & ~(uint64_t)(DS_PAGE_SIZE - 1), level - 1, first_index + i * span);
+    }
+}
+
+static void cid_view(xv *x)
+{
+    const ds_dump *d = x->vc->d;
+    uint64_t table = 0, code = 0;
+    if (!kptr(x, d->psp_cid_table) || !rdptr(x, d->psp_cid_table, &table) || !kptr(x, table))
+        return;
+    /* HANDLE_TABLE.TableCode: offset 8 from Windows 8 on, 0 before. */
+    unsigned off = x->p->build_min >= 9200 ? 8 : 0;
+    if (!rdptr(x, table + off, &code) || !kptr(x, code & ~3ull))
+        return;
+    cid_walk w = {.x = x, .budget = DS_XVIEW_MAX_CID};
+    w.esz = x->p->is64 ? 16 : 8;
+    w.per_page = DS_PAGE_SIZE / w.esz;
+    cid_level(&w, code & ~(uint64_t)(DS_PAGE_SIZE - 1), (unsigned)(code & 3), 0);
+    x->r->stats.cid_entries = w.entries;
+}
+
+/* ---- sessions ----------------------------------------------------------- */
+
+static void session_view(xv *x)
+{
+    const ds_profile *p = x->p;
+    if (p->ep_session_links == DS_OFF_NONE)
+        return;
+    u64map seen;
+    if (!map_init(&seen, 1024))
+        return;
+    unsigned budget = MAX_SESSION_STEPS;
+    size_t nprocs = x->r->nprocs;
+    for (size_t i = 0; i < nprocs && budget; i++) {
+        const ds_proc *root = &x->r->procs[i];
+        if (!(root->sources & DS_VIEW_LIST) || root->eprocess_va == DS_NO_VALUE)
+            continue;
+        uint64_t start = root->eprocess_va + p->ep_session_links, cur = start;
+        if (map_get(&seen, start, NULL))
+            continue;
+        map_put(&seen, start, 0);
+        unsigned members = 0;
+        while (budget--) {
+            uint64_t next;
+            if (!rdptr(x, cur, &next) || !kptr(x, next) || map_get(&seen, next, NULL))
+                break;
+            if (next == start) {
+                if (members)
+                    x->r->procs[i].sources |= DS_VIEW_SESSION;
+                break;
+            }
+            map_put(&seen, next, 0);
+            uint32_t idx;
+            if (map_get(&x->proc_by_va, next - p->ep_session_links, &idx)) {
+                x->r->procs[idx].sources |= DS_VIEW_SESSION;
+                members++;
+            }
+            cur = next;
+        }
+    }
+    map_free(&seen);
+}
+
+/* ---- verdicts ----------------------------------------------------------- */
+
+static bool is_special(const ds_proc *o)
+{
+    return o->pid == 0; /* Idle: a static in ntoskrnl, never on the list */
+}
+
+static void verdict(ds_proc *o, bool have_list)
+{
+    uint32_t rs = o->reasons & DS_RSN_KERNEL_UNMAPPED;
+    bool listed = (o->sources & DS_VIEW_LIST) != 0;
+    if (is_special(o))
+        rs |= DS_RSN_SPECIAL_PROCESS;
+    o->unlinked = have_list && !listed && !is_special(o);
+    if (o->unlinked)
+        rs |= DS_RSN_NOT_IN_ACTIVE_LIST;
+    if (o->exit_time)
+        rs |= DS_RSN_EXIT_TIME_SET;
+    if (o->pool_free)
+        rs |= DS_RSN_POOL_FREED;
+    bool no_threads = o->active_threads == 0 && o->pid != 0;
+    if (no_threads && (o->exit_status != STATUS_PENDING ||
+                       (o->flags & (EP_FLAG_EXITING | EP_FLAG_DELETE))))
+        rs |= DS_RSN_NO_ACTIVE_THREADS;
+    o->terminated = (rs & (DS_RSN_EXIT_TIME_SET | DS_RSN_POOL_FREED | DS_RSN_NO_ACTIVE_THREADS)) != 0;
+    if (o->unlinked) {
+        if (o->sources & DS_VIEW_CID)
+            rs |= DS_RSN_IN_CID_TABLE;
+        if (o->sources & DS_VIEW_THREAD)
+            rs |= DS_RSN_LIVE_THREADS;
+        if (o->sources & DS_VIEW_SESSION)
+            rs |= DS_RSN_IN_SESSION_LIST;
+    }
+    if (o->tag_wiped)
+        rs |= DS_RSN_TAG_WIPED;
+    o->hidden = o->unlinked && !o->terminated;
+    o->reasons = rs;
+}
+
+static int cmp_proc_out(const void *a, const void *b)
+{
+    const ds_proc *x = a, *y = b;
+    if (x->eprocess_pa != y->eprocess_pa)
+        return x->eprocess_pa < y->eprocess_pa ? -1 : 1;
+    return x->eprocess_va < y->eprocess_va ? -1 : x->eprocess_va > y->eprocess_va;
+}
+
+static int cmp_thread_out(const void *a, const void *b)
+{
+    const ds_thread *x = a, *y = b;
+    if (x->ethread_pa != y->ethread_pa)
+        return x->ethread_pa < y->ethread_pa ? -1 : 1;
+    return x->ethread_va < y->ethread_va ? -1 : x->ethread_va > y->ethread_va;
+}
+
+static void finish(xv *x)
+{
+    ds_scan_result *r = x->r;
+    bool have_list = r->stats.list_entries > 0;
+    size_t out = 0;
+    for (size_t i = 0; i < r->nprocs; i++) {
+        if (r->procs[i].score < 0)
+            continue;
+        verdict(&r->procs[i], have_list);
+        r->procs[out++] = r->procs[i];
+    }
+    r->nprocs = out;
+    qsort(r->procs, r->nprocs, sizeof(*r->procs), cmp_proc_out);
+    qsort(r->threads, r->nthreads, sizeof(*r->threads), cmp_thread_out);
+}
+
+ds_err ds_xview(const ds_vctx *vc, ds_scan_result *r, int min_score)
+{
+    if (!vc->p)
+        return DS_OK;
+    xv x = {.vc = vc, .p = vc->p, .r = r, .min_score = min_score};
+    x.pcap = r->nprocs;
+    x.tcap = r->nthreads;
+    if (!map_init(&x.proc_by_va, r->nprocs + 64) || !map_init(&x.thread_by_va, r->nthreads + 64)) {
+        map_free(&x.proc_by_va);
+        map_free(&x.thread_by_va);
+        return DS_ERR_NOMEM;
+    }
+    index_records(&x);
+    if (vc->d->kvas.mode != DS_PAGING_NONE) {
+        list_view(&x);
+        thread_lists(&x);
+        thread_view(&x);
+        cid_view(&x);
+        session_view(&x);
+    }
+    finish(&x);
+    map_free(&x.proc_by_va);
+    map_free(&x.thread_by_va);
+    return x.nomem ? DS_ERR_NOMEM : DS_OK;
+}
