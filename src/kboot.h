@@ -13,7 +13,8 @@
  *     (located by disassembling nt!KdCopyDataBlock with capstone).
  * All functions work on a ds_physmem (a physical read callback plus the
  * highest physical address) or a ds_vas, so tests can feed them
- * hand-built memory. */
+ * hand-built memory.  The validation rules are spelled out in the opening
+ * comments of kboot.c (DTB, KUSER) and kdbg.c (KDBG, kernel image). */
 #ifndef DS_KBOOT_H
 #define DS_KBOOT_H
 
@@ -29,11 +30,14 @@ typedef struct ds_physmem {
     uint64_t max_pa;      /* one past the highest physical address */
 } ds_physmem;
 
-/* x64 low stub: DTB (PML4 physical address) and the kernel entry VA. */
+/* x64 low stub: DTB (PML4 physical address) and the kernel entry VA
+ * (kernel_entry may be NULL).  DS_ERR_NOT_FOUND when absent. */
 ds_err ds_find_dtb_lowstub(const ds_physmem *pm, uint64_t *dtb, uint64_t *kernel_entry);
 
 /* Self-referencing page table scan; tries x64, PAE, x86 in that order
- * unless *mode is preset to one of them. */
+ * unless *mode is preset to one of them.  On success *mode is set and
+ * *dtb is the PML4 / PDPT (32-byte aligned, not page aligned) / PD
+ * physical address. */
 ds_err ds_find_dtb_selfref(const ds_physmem *pm, ds_paging *mode, uint64_t *dtb);
 
 /* Facts from KUSER_SHARED_DATA (0xfffff78000000000 x64, 0xffdf0000 x86). */
@@ -45,6 +49,9 @@ typedef struct ds_kuser {
     int64_t system_time;      /* FILETIME */
     int64_t interrupt_time;   /* 100 ns since boot */
 } ds_kuser;
+/* DS_ERR_CORRUPT when the page is readable but does not look like
+ * KUSER_SHARED_DATA (major version outside 5..10, minor > 3, system time
+ * outside 1995..2100). */
 ds_err ds_kuser_read(const ds_vas *kvas, ds_kuser *out);
 
 /* Decoded KDDEBUGGER_DATA64 essentials. */
@@ -77,14 +84,18 @@ void ds_kdbg_decode(uint64_t *words, size_t n, const ds_kdbg_keys *k);
 /* The inverse, used by tests and the dump generator. */
 void ds_kdbg_encode(uint64_t *words, size_t n, const ds_kdbg_keys *k);
 
-/* Read and validate KDBG at va (tag "KDBG", sane size, canonical
- * pointers).  When the tag is absent and keys is non-NULL, decode first. */
+/* Read and validate KDBG at va (tag "KDBG", Header.Size in
+ * [0x290, 0x1000], page-aligned kernel KernBase, kernel-VA
+ * PsActiveProcessHead and PsLoadedModuleList; x86 pointers masked to 32
+ * bits).  When the tag is absent and keys is non-NULL, decode first.
+ * Fields past Header.Size read as 0.  DS_ERR_NOT_FOUND: no tag. */
 ds_err ds_kdbg_read(const ds_vas *kvas, uint64_t va, const ds_kdbg_keys *keys,
                     ds_kdbg *out, ds_errbuf *eb);
 
 /* Locate the kernel image base near a hint VA (PsLoadedModuleList,
  * PsActiveProcessHead or the low-stub entry) by scanning back, on 4 KiB
- * steps up to max_back bytes, for an MZ/PE image. */
+ * steps up to max_back bytes (capped at 1 GiB), for an MZ/PE image of
+ * the paging mode's machine type whose SizeOfImage covers the hint. */
 ds_err ds_find_kernel_base(const ds_vas *kvas, uint64_t hint, uint64_t max_back,
                            uint64_t *base);
 
@@ -94,7 +105,9 @@ ds_err ds_find_kernel_base(const ds_vas *kvas, uint64_t hint, uint64_t max_back,
 ds_err ds_kdbg_find(const ds_vas *kvas, uint64_t kernel_base, ds_kdbg *out, ds_errbuf *eb);
 
 /* Read a NUL-terminated ASCII string (e.g. NtBuildLab) of at most cap-1
- * bytes at va. */
+ * bytes at va.  buf is always NUL-terminated.  DS_ERR_CORRUPT on a
+ * non-printable byte, DS_ERR_TRUNCATED when no NUL within cap-1 bytes
+ * (buf then holds the first cap-1), a read error when a page is missing. */
 ds_err ds_kread_cstr(const ds_vas *kvas, uint64_t va, char *buf, size_t cap);
 
 #endif

@@ -7,11 +7,17 @@
  * there is one table of facts.
  *
  * Selection: ds_profile_select() takes the build number and architecture.
- * An exact build match wins; a build between two rows of the same kernel
- * branch takes the nearest earlier row (DS_PROFILE_NEAREST); a build below
- * the first or above the last row of its branch or architecture is
+ * An exact build (or kernel-branch) match wins; a build between two rows
+ * of the same kernel family, or above the last row up to build 30000,
+ * takes the nearest earlier row (DS_PROFILE_NEAREST); a build below every
+ * row of its architecture, across a family boundary or beyond 30000 is
  * reported as DS_PROFILE_OUTSIDE and the caller decides (the CLI says so
- * in its records rather than guessing silently). */
+ * in its records rather than guessing silently).  The full rule is in the
+ * opening comment of profile.c.
+ *
+ * Every offset field is DS_OFF_NONE when offsets.json does not give it
+ * for that build (server2022_x64 gives almost nothing: validate, or try
+ * another row). */
 #ifndef DS_PROFILE_H
 #define DS_PROFILE_H
 
@@ -103,7 +109,10 @@ typedef struct ds_profile {
     uint16_t oh_name_info_off;     /* XP NameInfoOffset byte */
     uint16_t oh_quota_info_off;    /* XP QuotaInfoOffset byte */
     uint16_t oh_handle_info_off;   /* XP HandleInfoOffset byte */
-    /* optional header sizes, indexed by InfoMask bit number 0..7 */
+    /* optional header sizes, indexed by InfoMask bit number 0..7
+     * (CREATOR, NAME, HANDLE, QUOTA, PROCESS, AUDIT, EXTENDED or 10586's
+     * HANDLE_REVOCATION, PADDING); DS_OFF_NONE = bit not defined in this
+     * build, so an InfoMask with that bit set is not a valid header */
     uint16_t oh_opt_size[8];
     /* KTRAP_FRAME */
     uint16_t tf_rip;               /* Rip / Eip */
@@ -130,6 +139,12 @@ const ds_profile *ds_profile_by_key(const char *key);
 /* Row for a build/arch.  *match says how it was chosen.  Returns NULL only
  * when no row of that architecture exists at all. */
 const ds_profile *ds_profile_select(uint32_t build, bool is64, ds_profile_match *match);
+
+/* Next row covering exactly the same build range as p (e.g.
+ * win7_sp1_x64 -> win7_sp1_x64_23418plus), or NULL.  ds_profile_select
+ * returns the first such row; a caller whose validation fails may try the
+ * siblings in turn. */
+const ds_profile *ds_profile_sibling(const ds_profile *p);
 
 const char *ds_profile_match_name(ds_profile_match m);
 

@@ -61,7 +61,13 @@ ds_err ds_vread_ptr(const ds_vas *vas, uint64_t va, uint64_t *v);
  * (e.g. the kernel half), in VA order: cb(ctx, va, pa, page_size,
  * transition).  Page tables themselves are read at most once per table
  * page; loops in malformed tables are bounded by the table structure (each
- * level has a fixed fan-out).  Return non-zero from cb to stop. */
+ * level has a fixed fan-out).  Return non-zero from cb to stop.
+ * A physical page is expanded as a table at most once, so self-map
+ * windows (x64 self-referencing PML4 slot, PAE PD #3 entries 0..3, x86
+ * PD entry 0x300) and tables shared by several parents are skipped.
+ * Table pages absent from the dump are skipped silently.  Returns cb's
+ * stopping value, 0 after a complete walk, or -1 for bad arguments or
+ * when the walker's bound on table pages (4 Mi) was hit. */
 typedef int (*ds_map_cb)(void *ctx, uint64_t va, uint64_t pa, uint64_t page_size,
                          bool transition);
 int ds_vas_foreach_mapping(const ds_vas *vas, uint64_t va_min, ds_map_cb cb, void *ctx);
