@@ -54,6 +54,7 @@ typedef enum ds_source {
     DS_SRC_SELFREF,  /* self-referencing page-directory scan */
     DS_SRC_TRIAGE,   /* triage block */
     DS_SRC_SCAN,     /* found by scanning memory */
+    DS_SRC_KUSER,    /* KUSER_SHARED_DATA */
 } ds_source;
 
 /* Triage minidump contents (DumpType 4). */

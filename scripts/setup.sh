@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# setup.sh - install what dumpscan needs to build and test, if missing.
+#
+# Checks for each tool / pkg-config module and installs only the Debian
+# packages whose piece is absent (apt-get update runs only then).  Needs
+# root or sudo when something must be installed; does nothing otherwise.
+set -euo pipefail
+
+missing=()
+need_cmd() { command -v "$1" >/dev/null 2>&1 || missing+=("$2"); }
+need_pc() { pkg-config --exists "$1" 2>/dev/null || missing+=("$2"); }
+
+need_cmd cc gcc
+need_cmd pkg-config pkg-config
+need_cmd meson meson
+need_cmd ninja ninja-build
+need_cmd python3 python3
+if command -v pkg-config >/dev/null 2>&1; then
+    need_pc liburing liburing-dev
+    need_pc libxxhash libxxhash-dev
+    need_pc capstone libcapstone-dev
+    need_pc cmocka libcmocka-dev
+else
+    missing+=(liburing-dev libxxhash-dev libcapstone-dev libcmocka-dev)
+fi
+
+if [ ${#missing[@]} -eq 0 ]; then
+    exit 0
+fi
+
+echo "setup: installing ${missing[*]}" >&2
+if [ "$(id -u)" -eq 0 ]; then
+    as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+else
+    echo "setup: need root (or sudo) to install: ${missing[*]}" >&2
+    exit 1
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup: no apt-get; install these Debian package equivalents by hand: ${missing[*]}" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -q
+"${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" libc6-dev

@@ -1,0 +1,648 @@
+/* test_stream.c - bulk extent reading through every backend.
+ *
+ * The temp file stamps every 8-byte word with its own file offset (xor a
+ * constant), so any byte handed to a consumer can be checked against where
+ * the stream claims it came from.  Extents have gaps, odd offsets and odd
+ * lengths, a zero-length member and one ending at an odd end of file.  The
+ * consumer checks each chunk lies inside one extent, carries the right tag,
+ * is no longer than chunk_bytes, holds the right bytes, and counts every
+ * byte it saw; afterwards every extent byte must have been seen exactly
+ * once and every gap byte never.  Runs for uring (skipped only when this
+ * kernel refuses io_uring_queue_init), mmap, pread and auto, with 1, 2 and
+ * 4 threads.  Also: AUTO's fallback when io_uring is blocked by seccomp
+ * (forked child), O_DIRECT (used or reported as fallen back), a file
+ * truncated before and during the run (error, no hang), a consumer stop,
+ * bounded buffers with a slow consumer, two streams sharing one pool, and
+ * bad extent lists. */
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "file.h"
+#include "stream.h"
+
+#define STAMP_KEY 0xa5c3f00d12345678ull
+#define FILE_SIZE ((3u << 20) + 1234u) /* odd size: last page partial */
+
+static uint8_t expected_byte(uint64_t off)
+{
+    uint64_t word = (off & ~7ull) ^ STAMP_KEY;
+    return (uint8_t)(word >> (8 * (off & 7)));
+}
+
+/* Write the stamped file into a new temp file; its name goes to path. */
+static void make_file(char *path, size_t cap, uint64_t size)
+{
+    const char *dir = getenv("TMPDIR");
+    snprintf(path, cap, "%s/ds_stream_XXXXXX", dir && *dir ? dir : "/tmp");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    uint8_t *buf = malloc(size);
+    assert_non_null(buf);
+    for (uint64_t w = 0; w < size; w += 8) {
+        uint64_t v = w ^ STAMP_KEY;
+        size_t n = size - w < 8 ? (size_t)(size - w) : 8;
+        memcpy(buf + w, &v, n);
+    }
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = write(fd, buf + done, size - done);
+        assert_true(n > 0);
+        done += (size_t)n;
+    }
+    close(fd);
+    free(buf);
+}
+
+/* Extents with gaps, odd offsets/lengths, an empty one, one to EOF. */
+static const ds_extent test_extents[] = {
+    {0, 3 * 4096, 0x100000},
+    {3 * 4096 + 100, 777, 0x7000000000ull},
+    {3 * 4096 + 100 + 777, 0, 0x42},          /* empty: skipped */
+    {5 * 4096, (1u << 20) + 13, 0x200000},    /* aligned start, odd length */
+    {(1u << 20) + 6 * 4096 + 1, 300001, 0x13},
+    {(2u << 20), FILE_SIZE - (2u << 20), 0xfffffffffff00000ull}, /* to odd EOF */
+};
+#define NEXT (sizeof(test_extents) / sizeof(test_extents[0]))
+
+typedef struct check_ctx {
+    const ds_extent *ext;
+    size_t next;
+    size_t chunk;
+    _Atomic uint8_t *seen;      /* per file byte: times delivered */
+    atomic_int errors;          /* first problem kind, or 0 */
+    atomic_ulong calls;
+    atomic_ulong bytes;
+    unsigned max_workers;
+    unsigned slow_us;           /* consumer delay */
+    unsigned stop_after;        /* return 1 on this call number (0 = never) */
+    int truncate_fd;            /* >= 0: first call truncates the file */
+    uint64_t truncate_to;
+    atomic_int truncated;
+    pthread_mutex_t mu;         /* guards ptrs */
+    const uint8_t *ptrs[64];    /* distinct buffer addresses seen */
+    unsigned nptrs;
+} check_ctx;
+
+enum { E_EXTENT = 1, E_TAG, E_LEN, E_BYTE, E_WORKER };
+
+static void note_error(check_ctx *c, int kind)
+{
+    int zero = 0;
+    atomic_compare_exchange_strong(&c->errors, &zero, kind);
+}
+
+static const ds_extent *owning_extent(const check_ctx *c, uint64_t off, size_t len)
+{
+    for (size_t i = 0; i < c->next; i++) {
+        const ds_extent *e = &c->ext[i];
+        if (e->len && off >= e->file_off && off + len <= e->file_off + e->len)
+            return e;
+    }
+    return NULL;
+}
+
+static void remember_ptr(check_ctx *c, const uint8_t *p)
+{
+    pthread_mutex_lock(&c->mu);
+    unsigned i = 0;
+    while (i < c->nptrs && c->ptrs[i] != p)
+        i++;
+    if (i == c->nptrs && c->nptrs < 64)
+        c->ptrs[c->nptrs++] = p;
+    pthread_mutex_unlock(&c->mu);
+}
+
+static int check_cb(void *ctxp, const uint8_t *data, size_t len, uint64_t off, uint64_t tag,
+                    unsigned worker)
+{
+    check_ctx *c = ctxp;
+    unsigned long call = atomic_fetch_add(&c->calls, 1) + 1;
+    if (c->truncate_fd >= 0 && call == 1) {
+        /* no cmocka asserts here: this runs on a pool thread */
+        if (ftruncate(c->truncate_fd, (off_t)c->truncate_to) == 0)
+            atomic_store(&c->truncated, 1);
+    }
+    if (worker >= c->max_workers)
+        note_error(c, E_WORKER);
+    const ds_extent *e = owning_extent(c, off, len);
+    if (!e) {
+        note_error(c, E_EXTENT);
+        return 0;
+    }
+    if (tag != e->tag + (off - e->file_off))
+        note_error(c, E_TAG);
+    if (len == 0 || len > c->chunk)
+        note_error(c, E_LEN);
+    for (size_t i = 0; i < len; i++) {
+        if (data[i] != expected_byte(off + i)) {
+            note_error(c, E_BYTE);
+            break;
+        }
+        atomic_fetch_add(&c->seen[off + i], 1);
+    }
+    atomic_fetch_add(&c->bytes, len);
+    remember_ptr(c, data);
+    if (c->slow_us)
+        usleep(c->slow_us);
+    return c->stop_after && call == c->stop_after;
+}
+
+static void ctx_init(check_ctx *c, size_t chunk, unsigned workers)
+{
+    memset(c, 0, sizeof(*c));
+    c->ext = test_extents;
+    c->next = NEXT;
+    c->chunk = chunk;
+    c->max_workers = workers;
+    c->truncate_fd = -1;
+    c->seen = calloc(FILE_SIZE, 1);
+    assert_non_null(c->seen);
+    pthread_mutex_init(&c->mu, NULL);
+}
+
+static void ctx_free(check_ctx *c)
+{
+    free((void *)c->seen);
+    pthread_mutex_destroy(&c->mu);
+}
+
+static uint64_t extent_bytes(void)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < NEXT; i++)
+        n += test_extents[i].len;
+    return n;
+}
+
+/* Every extent byte seen exactly once, every gap byte never. */
+static void assert_exact_coverage(const check_ctx *c)
+{
+    uint8_t *want = calloc(FILE_SIZE, 1);
+    assert_non_null(want);
+    for (size_t i = 0; i < NEXT; i++)
+        memset(want + test_extents[i].file_off, 1, test_extents[i].len);
+    for (uint64_t o = 0; o < FILE_SIZE; o++) {
+        if (atomic_load(&c->seen[o]) != want[o]) {
+            unsigned expect = want[o];
+            free(want);
+            fail_msg("byte 0x%llx delivered %u times, expected %u", (unsigned long long)o,
+                     (unsigned)atomic_load(&c->seen[o]), expect);
+        }
+    }
+    free(want);
+}
+
+static bool uring_works(void)
+{
+    struct io_uring ring;
+    if (io_uring_queue_init(8, &ring, 0) != 0)
+        return false;
+    io_uring_queue_exit(&ring);
+    return true;
+}
+
+/* One full run: correctness of data, coverage and stats. */
+static void run_and_check(const char *path, ds_io_backend be, unsigned threads, size_t chunk,
+                          bool odirect, ds_stream_stats *st_out)
+{
+    ds_file f;
+    assert_int_equal(ds_file_open(&f, path, 0, NULL), DS_OK);
+    check_ctx c;
+    ctx_init(&c, chunk, threads);
+    ds_stream_opts o;
+    ds_stream_opts_default(&o);
+    o.backend = be;
+    o.threads = threads;
+    o.chunk_bytes = chunk;
+    o.odirect = odirect;
+    ds_stream_stats st;
+    ds_errbuf eb = {{0}};
+    ds_err e = ds_stream_run(&f, test_extents, NEXT, &o, check_cb, &c, &st, &eb);
+    if (e != DS_OK)
+        fail_msg("backend %s threads %u: %s (%s)", ds_io_backend_name(be), threads,
+                 ds_err_name(e), eb.msg);
+    assert_int_equal(atomic_load(&c.errors), 0);
+    assert_exact_coverage(&c);
+    assert_int_equal(st.bytes, extent_bytes());
+    assert_int_equal(st.chunks, atomic_load(&c.calls));
+    assert_int_equal(st.threads, threads);
+    assert_false(st.stopped);
+    if (be != DS_IO_AUTO)
+        assert_int_equal(st.backend_used, be);
+    /* bounded memory: no more distinct buffers than slots */
+    if (st.backend_used != DS_IO_MMAP)
+        assert_true(c.nptrs <= st.queue_depth);
+    if (st_out)
+        *st_out = st;
+    ctx_free(&c);
+    ds_file_close(&f);
+}
+
+static char g_path[256];
+
+static int setup_file(void **state)
+{
+    (void)state;
+    make_file(g_path, sizeof(g_path), FILE_SIZE);
+    return 0;
+}
+
+static int teardown_file(void **state)
+{
+    (void)state;
+    unlink(g_path);
+    return 0;
+}
+
+static void sweep_backend(ds_io_backend be)
+{
+    static const unsigned threads[] = {1, 2, 4};
+    static const size_t chunks[] = {64 * 1024, 12345, DS_STREAM_DEFAULT_CHUNK};
+    for (unsigned t = 0; t < 3; t++)
+        for (unsigned k = 0; k < 3; k++)
+            run_and_check(g_path, be, threads[t], chunks[k], false, NULL);
+}
+
+static void test_uring(void **state)
+{
+    (void)state;
+    if (!uring_works())
+        skip();
+    sweep_backend(DS_IO_URING);
+}
+
+static void test_mmap(void **state)
+{
+    (void)state;
+    sweep_backend(DS_IO_MMAP);
+}
+
+static void test_pread(void **state)
+{
+    (void)state;
+    sweep_backend(DS_IO_PREAD);
+}
+
+static void test_auto(void **state)
+{
+    (void)state;
+    ds_stream_stats st;
+    run_and_check(g_path, DS_IO_AUTO, 2, 65536, false, &st);
+    if (uring_works()) {
+        assert_int_equal(st.backend_used, DS_IO_URING);
+    } else {
+        assert_int_not_equal(st.backend_used, DS_IO_URING);
+        assert_true(strstr(st.fallback_reason, "uring") != NULL);
+    }
+}
+
+/* ---- AUTO with io_uring_setup blocked by seccomp (forked child) ---------- */
+
+#if defined(__x86_64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+#if defined(TEST_AUDIT_ARCH) && defined(__NR_io_uring_setup)
+static int block_io_uring(void)
+{
+    struct sock_filter filt[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {(unsigned short)(sizeof(filt) / sizeof(filt[0])), filt};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+/* Child: exit 0 on the expected fallback, 77 when seccomp is unavailable,
+ * other codes name the failed check. */
+static int seccomp_child(void)
+{
+    if (block_io_uring() != 0)
+        return 77;
+    if (uring_works())
+        return 2;
+    ds_file f;
+    if (ds_file_open(&f, g_path, 0, NULL) != DS_OK)
+        return 3;
+    check_ctx c;
+    ctx_init(&c, 65536, 2);
+    ds_stream_opts o;
+    ds_stream_opts_default(&o);
+    o.threads = 2;
+    o.chunk_bytes = 65536;
+    ds_stream_stats st;
+    ds_err e = ds_stream_run(&f, test_extents, NEXT, &o, check_cb, &c, &st, NULL);
+    int rc = 0;
+    if (e != DS_OK)
+        rc = 4;
+    else if (st.backend_used != DS_IO_MMAP)
+        rc = 5;
+    else if (!strstr(st.fallback_reason, "io_uring_queue_init"))
+        rc = 6;
+    else if (atomic_load(&c.errors) || st.bytes != extent_bytes())
+        rc = 7;
+    o.backend = DS_IO_URING; /* forced: must fail cleanly, not fall back */
+    if (rc == 0 && ds_stream_run(&f, test_extents, NEXT, &o, check_cb, &c, &st, NULL) !=
+                       DS_ERR_UNSUPPORTED)
+        rc = 8;
+    ctx_free(&c);
+    ds_file_close(&f);
+    return rc;
+}
+
+static void test_auto_fallback_seccomp(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        _exit(seccomp_child());
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77)
+        skip();
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+#else
+static void test_auto_fallback_seccomp(void **state)
+{
+    (void)state;
+    skip();
+}
+#endif
+
+/* ---- O_DIRECT -------------------------------------------------------------- */
+
+static void test_odirect(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        ds_io_backend be = k == 0 ? DS_IO_PREAD : DS_IO_URING;
+        if (be == DS_IO_URING && !uring_works())
+            continue;
+        ds_stream_stats st;
+        run_and_check(g_path, be, 2, 65536, true, &st);
+        /* direct I/O was used, or the reason it was not is reported */
+        assert_true((st.odirect_used && st.direct_chunks > 0) || st.fallback_reason[0] != '\0');
+        assert_int_equal(st.odirect_used, st.direct_chunks > 0);
+        /* unaligned chunks (extents 2, 4, the odd tails) cannot go direct */
+        assert_true(st.direct_chunks < st.chunks);
+    }
+}
+
+/* ---- truncation ------------------------------------------------------------- */
+
+static void test_truncated_before_run(void **state)
+{
+    (void)state;
+    static const ds_io_backend bes[] = {DS_IO_URING, DS_IO_MMAP, DS_IO_PREAD, DS_IO_AUTO};
+    for (unsigned b = 0; b < 4; b++) {
+        if (bes[b] == DS_IO_URING && !uring_works())
+            continue;
+        char path[256];
+        make_file(path, sizeof(path), FILE_SIZE);
+        ds_file f;
+        assert_int_equal(ds_file_open(&f, path, DS_FILE_NO_MMAP, NULL), DS_OK);
+        assert_int_equal(truncate(path, 1u << 20), 0); /* extents now reach past EOF */
+        check_ctx c;
+        ctx_init(&c, 65536, 2);
+        ds_stream_opts o;
+        ds_stream_opts_default(&o);
+        o.backend = bes[b];
+        o.threads = 2;
+        o.chunk_bytes = 65536;
+        ds_errbuf eb = {{0}};
+        ds_err e = ds_stream_run(&f, test_extents, NEXT, &o, check_cb, &c, NULL, &eb);
+        assert_int_equal(e, DS_ERR_TRUNCATED);
+        assert_true(eb.msg[0] != '\0');
+        assert_int_equal(atomic_load(&c.errors), 0); /* what came was right */
+        assert_true(atomic_load(&c.bytes) < extent_bytes());
+        ctx_free(&c);
+        ds_file_close(&f);
+        unlink(path);
+    }
+}
+
+/* The first consumer call truncates the file; reads still to come fail. */
+static void test_truncated_during_run(void **state)
+{
+    (void)state;
+    static const ds_io_backend bes[] = {DS_IO_URING, DS_IO_PREAD};
+    for (unsigned b = 0; b < 2; b++) {
+        if (bes[b] == DS_IO_URING && !uring_works())
+            continue;
+        for (unsigned threads = 1; threads <= 4; threads *= 2) {
+            char path[256];
+            make_file(path, sizeof(path), FILE_SIZE);
+            ds_file f;
+            assert_int_equal(ds_file_open(&f, path, DS_FILE_NO_MMAP, NULL), DS_OK);
+            check_ctx c;
+            ctx_init(&c, 65536, threads);
+            c.truncate_fd = open(path, O_WRONLY);
+            assert_true(c.truncate_fd >= 0);
+            c.truncate_to = 2u << 20; /* far beyond the reads in flight at the first call */
+            ds_stream_opts o;
+            ds_stream_opts_default(&o);
+            o.backend = bes[b];
+            o.threads = threads;
+            o.chunk_bytes = 65536;
+            ds_err e = ds_stream_run(&f, test_extents, NEXT, &o, check_cb, &c, NULL, NULL);
+            assert_int_equal(atomic_load(&c.truncated), 1);
+            assert_int_equal(e, DS_ERR_TRUNCATED);
+            assert_int_equal(atomic_load(&c.errors), 0);
+            close(c.truncate_fd);
+            ctx_free(&c);
+            ds_file_close(&f);
+            unlink(path);
+        }
+    }
+}
+
+/* ---- consumer stop, slow consumer, shared pool ------------------------------ */
+
+static void test_consumer_stop(void **state)
+{
+    (void)state;
+    static const ds_io_backend bes[] = {DS_IO_URING, DS_IO_MMAP, DS_IO_PREAD};
+    for (unsigned b = 0; b < 3; b++) {
+        if (bes[b] == DS_IO_URING && !uring_works())
+            continue;
+        ds_file f;
+        assert_int_equal(ds_file_open(&f, g_path, 0, NULL), DS_OK);
+        check_ctx c;
+        ctx_init(&c, 4096, 2);
+        c.stop_after = 3;
+        ds_stream_opts o;
+        ds_stream_opts_default(&o);
+        o.backend = bes[b];
+        o.threads = 2;
+        o.chunk_bytes = 4096;
+        ds_stream_stats st;
+        assert_int_equal(ds_stream_run(&f, test_extents, NEXT, &o, check_cb, &c, &st, NULL), DS_OK);
+        assert_true(st.stopped);
+        assert_true(st.chunks >= 3);
+        /* stopping prevents reading all ~770 chunks: at most the slots in flight
+         * when the stop was seen can still be delivered */
+        assert_true(st.chunks <= 3 + st.queue_depth);
+        assert_int_equal(atomic_load(&c.errors), 0);
+        ctx_free(&c);
+        ds_file_close(&f);
+    }
+}
+
+static void test_slow_consumer_bounded(void **state)
+{
+    (void)state;
+    ds_file f;
+    assert_int_equal(ds_file_open(&f, g_path, 0, NULL), DS_OK);
+    static const ds_io_backend bes[] = {DS_IO_URING, DS_IO_PREAD};
+    for (unsigned b = 0; b < 2; b++) {
+        if (bes[b] == DS_IO_URING && !uring_works())
+            continue;
+        check_ctx c;
+        ctx_init(&c, 256 * 1024, 2);
+        c.slow_us = 2000;
+        ds_stream_opts o;
+        ds_stream_opts_default(&o);
+        o.backend = bes[b];
+        o.threads = 2;
+        o.chunk_bytes = 256 * 1024;
+        o.queue_depth = 3;
+        ds_stream_stats st;
+        assert_int_equal(ds_stream_run(&f, test_extents, NEXT, &o, check_cb, &c, &st, NULL), DS_OK);
+        assert_int_equal(st.queue_depth, 3);
+        assert_true(c.nptrs <= 3);
+        assert_int_equal(atomic_load(&c.errors), 0);
+        assert_exact_coverage(&c);
+        ctx_free(&c);
+    }
+    ds_file_close(&f);
+}
+
+typedef struct shared_run {
+    ds_pool *pool;
+    ds_io_backend be;
+    check_ctx c;
+    ds_err e;
+} shared_run;
+
+static void *shared_main(void *argp)
+{
+    shared_run *s = argp;
+    ds_file f;
+    s->e = ds_file_open(&f, g_path, 0, NULL);
+    if (s->e != DS_OK)
+        return NULL;
+    ds_stream_opts o;
+    ds_stream_opts_default(&o);
+    o.backend = s->be;
+    o.pool = s->pool;
+    o.chunk_bytes = 65536;
+    s->e = ds_stream_run(&f, test_extents, NEXT, &o, check_cb, &s->c, NULL, NULL);
+    ds_file_close(&f);
+    return NULL;
+}
+
+static void test_shared_pool(void **state)
+{
+    (void)state;
+    ds_pool *pool;
+    assert_int_equal(ds_pool_create(&pool, 2, 4, NULL), DS_OK);
+    shared_run runs[3];
+    pthread_t th[3];
+    static const ds_io_backend bes[] = {DS_IO_PREAD, DS_IO_MMAP, DS_IO_AUTO};
+    for (int i = 0; i < 3; i++) {
+        runs[i].pool = pool;
+        runs[i].be = bes[i];
+        ctx_init(&runs[i].c, 65536, 2);
+        assert_int_equal(pthread_create(&th[i], NULL, shared_main, &runs[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(runs[i].e, DS_OK);
+        assert_int_equal(atomic_load(&runs[i].c.errors), 0);
+        assert_exact_coverage(&runs[i].c);
+        ctx_free(&runs[i].c);
+    }
+    ds_pool_destroy(pool);
+}
+
+/* ---- bad extent lists ---------------------------------------------------------- */
+
+static void test_bad_extents(void **state)
+{
+    (void)state;
+    ds_file f;
+    assert_int_equal(ds_file_open(&f, g_path, 0, NULL), DS_OK);
+    check_ctx c;
+    ctx_init(&c, 65536, 4);
+    ds_extent unsorted[2] = {{8192, 10, 0}, {4096, 10, 0}};
+    ds_extent overflow[1] = {{UINT64_MAX - 5, 10, 0}};
+    ds_extent past_eof[2] = {{0, 10, 0}, {FILE_SIZE - 10, 11, 0}};
+    ds_errbuf eb = {{0}};
+    assert_int_equal(ds_stream_run(&f, unsorted, 2, NULL, check_cb, &c, NULL, &eb), DS_ERR_ARG);
+    assert_int_equal(ds_stream_run(&f, overflow, 1, NULL, check_cb, &c, NULL, &eb), DS_ERR_ARG);
+    assert_int_equal(ds_stream_run(&f, past_eof, 2, NULL, check_cb, &c, NULL, &eb),
+                     DS_ERR_TRUNCATED);
+    assert_int_equal(ds_stream_run(&f, past_eof, 2, NULL, NULL, &c, NULL, &eb), DS_ERR_ARG);
+    assert_int_equal(atomic_load(&c.calls), 0); /* nothing delivered on a bad list */
+    ds_stream_stats st;
+    assert_int_equal(ds_stream_run(&f, NULL, 0, NULL, check_cb, &c, &st, NULL), DS_OK);
+    assert_int_equal(st.chunks, 0);
+    ds_io_backend b;
+    assert_int_equal(ds_io_backend_parse("mmap", &b), DS_OK);
+    assert_int_equal(b, DS_IO_MMAP);
+    assert_int_equal(ds_io_backend_parse("floppy", &b), DS_ERR_ARG);
+    ctx_free(&c);
+    ds_file_close(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_uring),
+        cmocka_unit_test(test_mmap),
+        cmocka_unit_test(test_pread),
+        cmocka_unit_test(test_auto),
+        cmocka_unit_test(test_auto_fallback_seccomp),
+        cmocka_unit_test(test_odirect),
+        cmocka_unit_test(test_truncated_before_run),
+        cmocka_unit_test(test_truncated_during_run),
+        cmocka_unit_test(test_consumer_stop),
+        cmocka_unit_test(test_slow_consumer_bounded),
+        cmocka_unit_test(test_shared_pool),
+        cmocka_unit_test(test_bad_extents),
+    };
+    return cmocka_run_group_tests(tests, setup_file, teardown_file);
+}
