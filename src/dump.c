@@ -5,7 +5,7 @@
  *      else a raw image (only if big enough and a kernel DTB is found);
  *   2. parse the header facts and build the physical map:
  *        PAGEDU64  DumpType 1 runs (data at 0x2000), 5/6/7 bitmap header
- *                  "SDMP"/"FDMP" at 0x2000, 8/9/0xa "RDMP" bitmap at
+ *                  "SDMP"/"FDMP" at 0x2000, 8/9/0xa "RDMP" pfn ranges at
  *                  0x2030, 4 triage block (triage.c, no pages),
  *                  2/3 header facts only;
  *        PAGEDUMP  same with a 0x1000 header (1 and 5/6/7 mapped);
@@ -61,7 +61,7 @@
 #define PAGE_FILL64 0x4547415045474150ull
 #define KERNEL_BASE_MAX_BACK (64ull << 20)  /* hint -> image base scan limit */
 #define RDMP_META_START 0x2020u             /* MetadataSize counts from here */
-#define RDMP_BITMAP_OFF 0x2030u
+#define RDMP_RANGES_OFF 0x2030u
 
 /* State carried between the open steps that is not part of ds_dump. */
 typedef struct open_ctx {
@@ -443,23 +443,21 @@ static ds_err map_bmp(ds_dump *d, uint64_t hdr_off, ds_errbuf *eb)
     return DS_OK;
 }
 
-/* Highest pfn end of the header runs, 0 when they are unusable. */
-static uint64_t hdr_runs_end(const hdr_runs *r)
-{
-    uint64_t end = 0;
-    if (check_hdr_runs(r, NULL) != DS_OK)
-        return 0;
-    for (uint32_t i = 0; i < r->nruns; i++)
-        if (r->base[i] + r->count[i] > end)
-            end = r->base[i] + r->count[i];
-    return end;
-}
-
-/* DumpType 8/9/0xa: RDMP header at 0x2000, pfn bitmap at 0x2030 running
+/* DumpType 8/9/0xa: RDMP header at 0x2000 followed by metadata running
  * to FirstPageOffset (MetadataSize counts from 0x2020, hence the sanity
- * rule MetadataSize - 0x20 == FirstPageOffset - 0x2040).  The bit count
- * is capped by the header's PhysicalMemoryBlock when that is usable. */
-static ds_err map_rdmp(ds_dump *d, const hdr_runs *hr, ds_errbuf *eb)
+ * rule MetadataSize - 0x20 == FirstPageOffset - 0x2040).  From 0x2030 the
+ * metadata is a list of {u64 first pfn, u64 page count} ranges; the pages
+ * follow at FirstPageOffset, back to back in list order.  A range with pfn
+ * 0 ends the list (kdmp-parser, the one public reader of this format,
+ * reads it the same way; offsets.json names the field "Bitmap" after its
+ * struct, but its code walks ranges).  For 0xa, NumberOfRanges and
+ * TotalNumberOfPages bound the list. */
+typedef struct rdmp_range {
+    uint64_t pfn, npages;
+} rdmp_range;
+_Static_assert(sizeof(rdmp_range) == 16, "rdmp_range");
+
+static ds_err map_rdmp(ds_dump *d, ds_errbuf *eb)
 {
     ds_rdmp_full rh;
     if (ds_file_read(&d->file, HDR64_SIZE, &rh, sizeof(rh)) != DS_OK)
@@ -470,7 +468,7 @@ static ds_err map_rdmp(ds_dump *d, const hdr_runs *hr, ds_errbuf *eb)
     if (rh.Hdr.ValidDump != DS_SIG_DUMP)
         ds_dump_note(d, "RDMP header ValidDump is not \"DUMP\"");
     uint64_t meta = rh.Hdr.MetadataSize, first = rh.Hdr.FirstPageOffset;
-    if (meta < RDMP_BITMAP_OFF - RDMP_META_START || meta > UINT64_MAX - RDMP_META_START ||
+    if (meta < RDMP_RANGES_OFF - RDMP_META_START || meta > UINT64_MAX - RDMP_META_START ||
         meta + RDMP_META_START != first)
         return ds_fail(eb, DS_ERR_CORRUPT,
                        "RDMP MetadataSize 0x%llx and FirstPageOffset 0x%llx disagree",
@@ -479,22 +477,44 @@ static ds_err map_rdmp(ds_dump *d, const hdr_runs *hr, ds_errbuf *eb)
         return ds_fail(eb, DS_ERR_CORRUPT,
                        "RDMP FirstPageOffset 0x%llx lies past end of file (0x%llx)",
                        (unsigned long long)first, (unsigned long long)d->file.size);
-    uint64_t nbits = (first - RDMP_BITMAP_OFF) * 8;
-    uint64_t cap = hdr_runs_end(hr);
-    if (cap && cap < nbits)
-        nbits = cap;
-    if (nbits > DS_MAX_PFN)
-        nbits = DS_MAX_PFN;
-    const uint64_t *bits;
-    ds_err e = get_bitmap(d, RDMP_BITMAP_OFF, nbits, &bits, eb);
-    if (!e)
-        e = ds_physmap_init_bitmap(&d->pm, bits, nbits, first, d->file.size, eb);
+    uint64_t nranges = (first - RDMP_RANGES_OFF) / sizeof(rdmp_range);
+    bool complete = d->dump_type == DS_DT_RDMP_COMPLETE;
+    if (complete && rh.NumberOfRanges < nranges)
+        nranges = rh.NumberOfRanges;
+    if (nranges > DS_MAX_RUNS)
+        return ds_fail(eb, DS_ERR_CORRUPT, "RDMP lists %llu ranges (limit %u)",
+                       (unsigned long long)nranges, DS_MAX_RUNS);
+    ds_run *runs = malloc((nranges ? nranges : 1) * sizeof(*runs));
+    if (!runs)
+        return ds_fail(eb, DS_ERR_NOMEM, "out of memory for RDMP ranges");
+    size_t n = 0;
+    uint64_t off = first, total = 0;
+    for (uint64_t i = 0; i < nranges; i++) {
+        rdmp_range rr;
+        if (ds_file_read(&d->file, RDMP_RANGES_OFF + i * sizeof(rr), &rr, sizeof(rr)) != DS_OK)
+            break;
+        if (rr.pfn == 0)
+            break;
+        if (rr.npages == 0)
+            continue;
+        if (rr.pfn >= DS_MAX_PFN || rr.npages > DS_MAX_PFN - rr.pfn ||
+            rr.npages > (UINT64_MAX - off) / DS_PAGE_SIZE) {
+            free(runs);
+            return ds_fail(eb, DS_ERR_CORRUPT, "RDMP range %llu (pfn 0x%llx, %llu pages) out of range",
+                           (unsigned long long)i, (unsigned long long)rr.pfn,
+                           (unsigned long long)rr.npages);
+        }
+        runs[n++] = (ds_run){.pfn = rr.pfn, .npages = rr.npages, .file_off = off};
+        off += rr.npages * DS_PAGE_SIZE;
+        total += rr.npages;
+    }
+    ds_err e = ds_physmap_init_runs(&d->pm, runs, n, d->file.size, eb);
+    free(runs);
     if (e)
         return e;
-    if (d->dump_type == DS_DT_RDMP_COMPLETE && rh.TotalNumberOfPages != d->pm.pages_present)
-        ds_dump_note(d, "RDMP TotalNumberOfPages %llu but %llu bits set",
-                     (unsigned long long)rh.TotalNumberOfPages,
-                     (unsigned long long)d->pm.pages_present);
+    if (complete && rh.TotalNumberOfPages != total)
+        ds_dump_note(d, "RDMP TotalNumberOfPages %llu but the ranges hold %llu",
+                     (unsigned long long)rh.TotalNumberOfPages, (unsigned long long)total);
     return DS_OK;
 }
 
@@ -527,7 +547,7 @@ static ds_err map_crash64(ds_dump *d, const ds_dump_header64 *h, ds_errbuf *eb)
     case DS_DT_RDMP_KERNEL:
     case DS_DT_RDMP_KERNEL_USER:
     case DS_DT_RDMP_COMPLETE:
-        return map_rdmp(d, &hr, eb);
+        return map_rdmp(d, eb);
     default:
         return ds_fail(eb, DS_ERR_UNSUPPORTED, "DumpType 0x%x unsupported", d->dump_type);
     }

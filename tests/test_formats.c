@@ -24,6 +24,7 @@
 
 #include "dump.h"
 #include "dumpfmt.h"
+#include "triage.h"
 
 #define PG 4096u
 
@@ -480,17 +481,17 @@ static uint8_t *build_rdmp(uint32_t dump_type, size_t *len)
                                  .ValidDump = DS_SIG_DUMP,
                                  .MetadataSize = RDMP_FIRST - 0x2020,
                                  .FirstPageOffset = RDMP_FIRST } };
+    /* ranges {3,2} {150,1} {199,1}, then a pfn-0 terminator and junk after
+     * it that must be ignored */
+    static const uint64_t ranges[][2] = { {3, 2}, {150, 1}, {199, 1}, {0, 0}, {300, 1} };
     if (dump_type == DS_DT_RDMP_COMPLETE) {
-        rh.NumberOfRanges = 1;
+        rh.NumberOfRanges = 5;
         rh.TotalNumberOfPages = RDMP_N;
     }
     memcpy(b + 0x2000, &rh, sizeof(rh));
-    uint8_t *bits = b + 0x2030;
-    for (int i = 0; i < RDMP_N; i++) {
-        bits[rdmp_pfns[i] / 8] |= (uint8_t)(1u << (rdmp_pfns[i] % 8));
+    memcpy(b + 0x2030, ranges, sizeof(ranges));
+    for (int i = 0; i < RDMP_N; i++)
         fill_page(b + RDMP_FIRST + i * PG, rdmp_pfns[i]);
-    }
-    bits[300 / 8] |= 1u << (300 % 8); /* past the header's memory: ignored */
     *len = n;
     return b;
 }
@@ -1051,6 +1052,190 @@ static void test_triage_bad(void **state)
     free(b);
 }
 
+/* ------------------------------------------------ kernel bootstrap */
+
+/* 1 MiB of physical memory holding x64 page tables (a self-referencing
+ * PML4 at 0x10000), a KDBG block and KUSER_SHARED_DATA, used as a full
+ * dump, a raw image and an ELF core. */
+#define KB_MEM (0x100 * PG)
+#define KB_PML4 0x10000ull
+#define KB_KDBG_PAGE 0x40000ull
+#define KB_KUSER_PAGE 0x41000ull
+#define KB_KUSER_VA 0xfffff78000000000ull
+#define KB_LAB_VA (T_KDBG - 0xb20 + 0x100)
+#define KB_CID 0xfffff800576fc5c8ull
+#define KB_PFNDB 0xffffa80000000000ull
+#define KB_KUSER_TIME 0x01da836ab4cf8a49ll
+
+static void map4k(uint8_t *mem, uint64_t va, uint64_t pa, uint64_t *next)
+{
+    uint64_t table = KB_PML4;
+    for (int level = 3; level > 0; level--) {
+        unsigned idx = (unsigned)(va >> (12 + 9 * level)) & 0x1ff;
+        uint64_t e;
+        memcpy(&e, mem + table + idx * 8, 8);
+        if (!(e & 1)) {
+            e = *next | 3;
+            *next += PG;
+            memcpy(mem + table + idx * 8, &e, 8);
+        }
+        table = e & 0x000ffffffffff000ull;
+    }
+    uint64_t e = pa | 3;
+    memcpy(mem + table + ((va >> 12) & 0x1ff) * 8, &e, 8);
+}
+
+static void build_kernel_memory(uint8_t *mem)
+{
+    memset(mem, 0, KB_MEM);
+    uint64_t next = KB_PML4 + PG;
+    put_u64(mem, KB_PML4 + 0x1ed * 8, KB_PML4 | 3); /* self-reference */
+    for (unsigned i = 0; i < 5; i++)                  /* more kernel entries */
+        put_u64(mem, KB_PML4 + (0x1f5 + i) * 8, (0x50000 + i * PG) | 3);
+    map4k(mem, T_KDBG & ~0xfffull, KB_KDBG_PAGE, &next);
+    map4k(mem, KB_KUSER_VA, KB_KUSER_PAGE, &next);
+
+    uint8_t *k = mem + KB_KDBG_PAGE + 0xb20;
+    ds_kdbg_head kh = { .OwnerTag = DS_SIG_KDBG, .Size = 0x340, .KernBase = 0xfffff80056a00000ull,
+                        .PsLoadedModuleList = T_MODS, .PsActiveProcessHead = T_PROCS,
+                        .PspCidTable = KB_CID };
+    memcpy(k, &kh, sizeof(kh));
+    memcpy(k + DS_KDBG_MM_PFN_DATABASE, &(uint64_t){ KB_PFNDB }, 8);
+    memcpy(k + DS_KDBG_NT_BUILD_LAB, &(uint64_t){ KB_LAB_VA }, 8);
+    strcpy((char *)mem + KB_KDBG_PAGE + 0x100, "19041.1.amd64fre.vb_release.191206-1406");
+
+    uint8_t *u = mem + KB_KUSER_PAGE;
+    uint64_t it = 417661652862ull; /* InterruptTime: KSYSTEM_TIME lo, hi, hi2 */
+    memcpy(u + 0x8, &(uint32_t){ (uint32_t)it }, 4);
+    memcpy(u + 0xc, &(uint32_t){ (uint32_t)(it >> 32) }, 4);
+    memcpy(u + 0x10, &(uint32_t){ (uint32_t)(it >> 32) }, 4);
+    uint64_t st = (uint64_t)KB_KUSER_TIME;
+    memcpy(u + 0x14, &(uint32_t){ (uint32_t)st }, 4);
+    memcpy(u + 0x18, &(uint32_t){ (uint32_t)(st >> 32) }, 4);
+    memcpy(u + 0x1c, &(uint32_t){ (uint32_t)(st >> 32) }, 4);
+    memcpy(u + 0x260, &(uint32_t){ 19041 }, 4); /* NtBuildNumber */
+    memcpy(u + 0x264, &(uint32_t){ 1 }, 4);     /* NtProductType */
+    memcpy(u + 0x26c, &(uint32_t){ 10 }, 4);    /* NtMajorVersion */
+    memcpy(u + 0x270, &(uint32_t){ 0 }, 4);     /* NtMinorVersion */
+    memcpy(u + 0x3c0, &(uint32_t){ 12 }, 4);    /* ActiveProcessorCount */
+}
+
+static void check_kernel_facts(const ds_dump *d)
+{
+    assert_int_equal(d->kvas.mode, DS_PAGING_X64);
+    assert_int_equal(d->kvas.dtb, KB_PML4);
+    uint32_t tag = 0;
+    assert_int_equal(ds_kread(d, T_KDBG + 0x10, &tag, 4), DS_OK);
+    assert_int_equal(tag, DS_SIG_KDBG);
+    uint64_t v = 0;
+    assert_int_equal(ds_kread_ptr(d, T_KDBG + 0x58, &v), DS_OK);
+    assert_int_equal(v, KB_CID);
+    assert_int_equal(ds_kread(d, 0xfffff80000000000ull, &v, 8), DS_ERR_NOT_PRESENT);
+    assert_int_equal(d->processors, 12); /* header never has it here: KUSER */
+}
+
+static void test_kernel_bootstrap_full64(void **state)
+{
+    (void)state;
+    size_t n = 0x2000 + KB_MEM;
+    uint8_t *b = calloc(1, n);
+    assert_non_null(b);
+    put_hdr64(b, DS_DT_FULL, n);
+    ds_dump_header64 *h = hdr64(b);
+    h->DirectoryTableBase = KB_PML4;
+    h->NumberProcessors = 0x45474150; /* "PAGE": not written -> from KUSER */
+    h->PfnDataBase = 0x4547415045474150ull;
+    h->PhysicalMemoryBlock.NumberOfRuns = 1;
+    h->PhysicalMemoryBlock.NumberOfPages = KB_MEM / PG;
+    h->PhysicalMemoryBlock.Run[0].PageCount = KB_MEM / PG;
+    build_kernel_memory(b + 0x2000);
+
+    ds_dump *d = NULL;
+    ds_errbuf eb;
+    assert_int_equal(open_buf(b, n, 0, &d, &eb), DS_OK);
+    assert_int_equal(d->dtb_source, DS_SRC_HEADER);
+    check_kernel_facts(d);
+    assert_int_equal(d->processors, 12);      /* KUSER filled the gap */
+    assert_int_equal(d->system_time, T_SYSTIME); /* the header wins */
+    assert_true(d->kdbg_valid);
+    assert_false(d->kdbg_encoded);
+    assert_int_equal(d->kdbg_source, DS_SRC_HEADER);
+    assert_int_equal(d->kernel_base, 0xfffff80056a00000ull);
+    assert_int_equal(d->psp_cid_table, KB_CID);
+    assert_int_equal(d->pfn_database, KB_PFNDB);
+    assert_string_equal(d->nt_build_lab, "19041.1.amd64fre.vb_release.191206-1406");
+    ds_dump_close(d);
+
+    /* no DTB in the header: found by the self-reference scan */
+    h->DirectoryTableBase = 0;
+    assert_int_equal(open_buf(b, n, 0, &d, &eb), DS_OK);
+    assert_int_equal(d->dtb, KB_PML4);
+    assert_int_equal(d->dtb_source, DS_SRC_SELFREF);
+    check_kernel_facts(d);
+    assert_true(d->kdbg_valid);
+    ds_dump_close(d);
+
+    /* an unreadable KDBG is a note, not an error */
+    h->DirectoryTableBase = KB_PML4;
+    memset(b + 0x2000 + KB_KDBG_PAGE + 0xb30, 0, 4);
+    assert_int_equal(open_buf(b, n, 0, &d, &eb), DS_OK);
+    assert_false(d->kdbg_valid);
+    assert_non_null(strstr(d->notes, "KDBG"));
+    assert_int_equal(d->kernel_base, 0);
+    ds_dump_close(d);
+    free(b);
+}
+
+static void test_kernel_bootstrap_raw_and_elf(void **state)
+{
+    (void)state;
+    uint8_t *mem = malloc(KB_MEM);
+    assert_non_null(mem);
+    build_kernel_memory(mem);
+    ds_dump *d = NULL;
+    ds_errbuf eb;
+    assert_int_equal(open_buf(mem, KB_MEM, 0, &d, &eb), DS_OK);
+    assert_int_equal(d->format, DS_FMT_RAW);
+    assert_string_equal(d->format_name, "raw");
+    assert_string_equal(d->dump_type_name, "raw");
+    assert_int_equal(d->arch, DS_ARCH_X64);
+    assert_int_equal(d->dtb, KB_PML4);
+    assert_int_equal(d->dtb_source, DS_SRC_SELFREF);
+    assert_int_equal(d->pages_present, KB_MEM / PG);
+    assert_false(d->has_bugcheck);
+    check_kernel_facts(d);
+    assert_int_equal(d->build, 19041); /* from KUSER_SHARED_DATA */
+    assert_int_equal(d->build_source, DS_SRC_KUSER);
+    assert_int_equal(d->system_time, KB_KUSER_TIME);
+    assert_int_equal(d->uptime_100ns, 417661652862ll);
+    assert_int_equal(d->product_type, 1);
+    ds_profile_match m;
+    assert_ptr_equal(d->profile, ds_profile_select(19041, true, &m));
+    ds_dump_close(d);
+
+    /* the same memory as one PT_LOAD of an ELF core */
+    size_t n = PG + KB_MEM;
+    uint8_t *b = calloc(1, n);
+    assert_non_null(b);
+    Elf64_Ehdr eh = { .e_type = ET_CORE, .e_machine = EM_X86_64, .e_phoff = sizeof(eh),
+                      .e_phentsize = sizeof(Elf64_Phdr), .e_phnum = 1 };
+    memcpy(eh.e_ident, ELFMAG, SELFMAG);
+    eh.e_ident[EI_CLASS] = ELFCLASS64;
+    eh.e_ident[EI_DATA] = ELFDATA2LSB;
+    memcpy(b, &eh, sizeof(eh));
+    Elf64_Phdr ph = { .p_type = PT_LOAD, .p_offset = PG, .p_filesz = KB_MEM, .p_memsz = KB_MEM };
+    memcpy(b + sizeof(eh), &ph, sizeof(ph));
+    memcpy(b + PG, mem, KB_MEM);
+    assert_int_equal(open_buf(b, n, 0, &d, &eb), DS_OK);
+    assert_int_equal(d->format, DS_FMT_ELF);
+    assert_int_equal(d->dtb_source, DS_SRC_SELFREF);
+    check_kernel_facts(d);
+    assert_int_equal(d->build, 19041);
+    ds_dump_close(d);
+    free(b);
+    free(mem);
+}
+
 /* ------------------------------------------------------- bad inputs */
 
 static void test_bad_files(void **state)
@@ -1157,6 +1342,40 @@ static void test_mutations(void **state)
     free(b);
 }
 
+/* ------------------------------------------------------------ UTF-16 */
+
+static size_t u16(const uint16_t *in, size_t n, char *out, size_t cap)
+{
+    uint8_t raw[64];
+    for (size_t i = 0; i < n; i++) {
+        raw[2 * i] = (uint8_t)in[i];
+        raw[2 * i + 1] = (uint8_t)(in[i] >> 8);
+    }
+    return ds_utf16le_to_utf8(raw, n, out, cap);
+}
+
+static void test_utf16(void **state)
+{
+    (void)state;
+    char out[32];
+    const uint16_t pair[] = { 'A', 0xd83d, 0xde00, 0x20ac };
+    assert_int_equal(u16(pair, 4, out, sizeof(out)), 1 + 4 + 3);
+    assert_string_equal(out, "A\xf0\x9f\x98\x80\xe2\x82\xac");
+    const uint16_t lone_hi[] = { 0xd800, 'x' }, lone_lo[] = { 0xdc00 }, end_hi[] = { 'y', 0xdbff };
+    u16(lone_hi, 2, out, sizeof(out));
+    assert_string_equal(out, "\xef\xbf\xbdx");
+    u16(lone_lo, 1, out, sizeof(out));
+    assert_string_equal(out, "\xef\xbf\xbd");
+    u16(end_hi, 2, out, sizeof(out));
+    assert_string_equal(out, "y\xef\xbf\xbd");
+    const uint16_t nul[] = { 'a', 0, 'b' };
+    u16(nul, 3, out, sizeof(out));
+    assert_string_equal(out, "a");
+    /* never a partial sequence when the buffer is short */
+    assert_int_equal(u16(pair, 4, out, 4), 1);
+    assert_string_equal(out, "A");
+}
+
 /* -------------------------------------------------------------- names */
 
 static void test_names(void **state)
@@ -1196,8 +1415,11 @@ int main(void)
         cmocka_unit_test(test_triage),
         cmocka_unit_test(test_triage_truncated),
         cmocka_unit_test(test_triage_bad),
+        cmocka_unit_test(test_kernel_bootstrap_full64),
+        cmocka_unit_test(test_kernel_bootstrap_raw_and_elf),
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_utf16),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
