@@ -240,11 +240,13 @@ static void test_table_block(void **state)
     d.pages_present = 4;
     d.pages_missing = 6;
     memcpy(d.notes, "line1\nline2", 11);
+    memcpy(d.nt_build_lab, "2600.xpsp_sp3_gdr.080814-1236", 29);
     ds_sb_clear(&sb);
     ds_info_table(&sb, "x\tp", &d);
     assert_string_equal(ds_sb_str(&sb),
                         "Dump:     x\\tp (PAGEDUMP full, 8192 bytes)\n"
                         "Windows XP Kernel Version 2600 UP (1 procs) Checked x86compatible\n"
+                        "Built by: 2600.xpsp_sp3_gdr.080814-1236\n"
                         "Product: ServerNt, suite: 0x10000\n"
                         "Kernel base = 0x804d7000 PsLoadedModuleList = unknown\n"
                         "System Uptime: not available\n"

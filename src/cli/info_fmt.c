@@ -278,6 +278,16 @@ static void table_version_line(ds_strbuf *sb, const ds_dump *d)
     ds_sb_addc(sb, '\n');
 }
 
+static void table_built_by_line(ds_strbuf *sb, const ds_dump *d)
+{
+    size_t n = strnlen(d->nt_build_lab, sizeof(d->nt_build_lab));
+    if (!n)
+        return;
+    ds_sb_adds(sb, "Built by: ");
+    ds_text_line(sb, d->nt_build_lab, n);
+    ds_sb_addc(sb, '\n');
+}
+
 static void table_product_line(ds_strbuf *sb, const ds_dump *d)
 {
     if (!d->product_type)
@@ -371,6 +381,7 @@ void ds_info_table(ds_strbuf *sb, const char *path, const ds_dump *d)
 {
     table_dump_line(sb, path, d);
     table_version_line(sb, d);
+    table_built_by_line(sb, d);
     table_product_line(sb, d);
     table_kernel_line(sb, d);
     table_time_lines(sb, d);

@@ -20,6 +20,8 @@ static void main_usage(FILE *f)
           "commands:\n"
           "  info    header facts of each dump (format, build, bug check, kernel\n"
           "          addresses, triage process/thread/drivers)\n"
+          "  scan    every process and thread object (pool-tag and structure scan)\n"
+          "          checked against the kernel's lists: hidden/unlinked verdicts\n"
           "\n"
           "`dumpscan <command> --help` describes a command's options.\n",
           f);
@@ -32,6 +34,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"info", cmd_info},
+    {"scan", cmd_scan},
 };
 
 int main(int argc, char **argv)
