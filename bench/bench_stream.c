@@ -3,12 +3,14 @@
  *
  *     bench_stream FILE [--threads 1,2] [--backends uring,mmap,pread]
  *                  [--odirect] [--chunk MiB] [--passes N] [--bs MiB]
- *                  [--tags N] [--impl scalar|sse2|avx2] [--no-scan]
+ *                  [--tags N] [--impl scalar|sse2|avx2] [--no-scan] [--cold]
  *
  * The whole file is one extent.  Every chunk goes through ds_tagscan
  * (align 16, tag at +4, N tags, default 4 = worst case for the SIMD code)
  * on the pool workers.  Steps:
- *   1. one plain read pass warms the page cache (always);
+ *   1. one plain read pass warms the page cache (with --cold instead every
+ *      measured pass, plain read included, starts by evicting the file
+ *      from the page cache with posix_fadvise(POSIX_FADV_DONTNEED));
  *   2. the tag scan kernel alone is timed on a 4 MiB in-cache buffer, per
  *      implementation, to show it is not the bottleneck;
  *   3. the baseline: plain read() passes of --bs MiB (default 1, as seqread);
@@ -53,6 +55,7 @@ typedef struct bench_args {
     unsigned ntags;
     const char *impl;
     int scan;
+    int cold;
 } bench_args;
 
 typedef struct result {
@@ -112,6 +115,19 @@ static int scan_cb(void *ctxp, const uint8_t *data, size_t len, uint64_t off, ui
 
 /* ---- plain read baseline --------------------------------------------------- */
 
+/* --cold: drop the file's cached pages so the pass reads the device. */
+static void evict_file(const bench_args *a)
+{
+    if (!a->cold)
+        return;
+    int fd = open(a->path, O_RDONLY);
+    if (fd < 0)
+        return;
+    fdatasync(fd);
+    posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    close(fd);
+}
+
 static int64_t plain_pass(int fd, uint8_t *buf, size_t bs)
 {
     int64_t total = 0;
@@ -138,6 +154,7 @@ static void run_plain(const bench_args *a, result *r)
         return;
     }
     for (int p = 0; p < a->passes; p++) {
+        evict_file(a);
         uint64_t t0 = now_ns();
         int64_t n = plain_pass(fd, buf, a->bs);
         uint64_t dt = now_ns() - t0;
@@ -179,6 +196,7 @@ static void run_stream(const bench_args *a, ds_io_backend be, unsigned threads, 
     o.odirect = a->odirect;
     for (int p = 0; p < a->passes; p++) {
         memset(w, 0, sizeof(*w) * threads);
+        evict_file(a);
         ds_stream_stats st;
         ds_err e = ds_stream_run(&f, &whole, 1, &o, scan_cb, &c, &st, &eb);
         if (e != DS_OK) {
@@ -287,7 +305,7 @@ static void usage(void)
     fprintf(stderr,
             "usage: bench_stream FILE [--threads 1,2] [--backends uring,mmap,pread] [--odirect]\n"
             "       [--chunk MiB] [--passes N] [--bs MiB] [--tags 1-4]\n"
-            "       [--impl scalar|sse2|avx2] [--no-scan]\n");
+            "       [--impl scalar|sse2|avx2] [--no-scan] [--cold]\n");
     exit(2);
 }
 
@@ -327,6 +345,8 @@ static void parse_args(int argc, char **argv, bench_args *a)
             a->nbackends = n;
         } else if (strcmp(o, "--odirect") == 0) {
             a->odirect = 1;
+        } else if (strcmp(o, "--cold") == 0) {
+            a->cold = 1;
         } else if (strcmp(o, "--no-scan") == 0) {
             a->scan = 0;
         } else if (strcmp(o, "--chunk") == 0 && has) {
@@ -384,7 +404,8 @@ int main(int argc, char **argv)
     memset(&warm, 0, sizeof(warm));
     bench_args one = a;
     one.passes = 1;
-    run_plain(&one, &warm); /* page cache warm-up */
+    one.cold = 0;
+    run_plain(&one, &warm); /* page cache warm-up (also checks the file reads) */
     if (!warm.ok) {
         fprintf(stderr, "bench_stream: %s: %s\n", a.path, warm.err);
         return 1;
@@ -402,9 +423,10 @@ int main(int argc, char **argv)
         return 1;
     }
     double plain_ns = (double)plain.best_ns;
-    printf("file %s: %.1f MiB, chunk %zu MiB, tag scan %s (%u tags)%s, best of %d passes\n",
+    printf("file %s: %.1f MiB, chunk %zu MiB, tag scan %s (%u tags)%s, %s, best of %d passes\n",
            a.path, plain.bytes / 1048576.0, a.chunk >> 20, a.scan ? ds_tagscan_impl_name() : "off",
-           a.ntags, a.odirect ? ", O_DIRECT requested" : "", a.passes);
+           a.ntags, a.odirect ? ", O_DIRECT requested" : "",
+           a.cold ? "cold (evicted before each pass)" : "page cache warm", a.passes);
     printf("%-6s %3s %7s %8s %8s %6s %7s %7s %8s  %s\n", "backend", "thr", "GB/s", "time/rd",
            "RSS MiB", "hits", "read ms", "stall", "consume", "notes");
     printf("%-6s %3s %7.2f %7.2fx %8.1f %6s %7s %7s %8s  read() %zu MiB\n", "plain", "-",

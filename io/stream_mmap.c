@@ -3,8 +3,9 @@
  *
  * The reader thread does the page-table work ahead of the consumers: before
  * handing out chunk i it checks the file is still long enough (fstat),
- * starts read-ahead of the following chunk (MADV_WILLNEED) and prefaults
- * chunk i (MADV_POPULATE_READ; on kernels without it, WILLNEED only, and the
+ * keeps asynchronous read-ahead (MADV_WILLNEED) queue_depth chunks ahead
+ * of it (each byte advised once, so a cached file pays almost nothing) and
+ * prefaults chunk i (MADV_POPULATE_READ; on kernels without it, WILLNEED only, and the
  * consumer takes the faults).  POPULATE_READ reports a page past end of
  * file as EFAULT instead of raising SIGBUS, which turns a shrunken file
  * into DS_ERR_TRUNCATED.  After the consumer, the job drops the chunk's
@@ -29,6 +30,7 @@ typedef struct mmap_state {
     size_t size;
     size_t page;
     bool populate;   /* MADV_POPULATE_READ works on this kernel */
+    uint64_t ra_end; /* MADV_WILLNEED issued up to here */
 } mmap_state;
 
 /* Page-rounded-out [off, off+len) inside the mapping. */
@@ -53,20 +55,21 @@ static void drop_pages(stream_run *r, stream_slot *s)
         madvise(p, n, MADV_DONTNEED);
 }
 
-/* Start read-ahead for the bytes after this chunk. */
+/* Extend asynchronous read-ahead to queue_depth chunks past this one. */
 static void read_ahead(stream_run *r, mmap_state *m, const stream_slot *s)
 {
-    uint64_t off = s->file_off + s->len;
-    if (off >= m->size)
+    uint64_t from = s->file_off > m->ra_end ? s->file_off : m->ra_end;
+    uint64_t to = s->file_off + s->len + (uint64_t)r->depth * r->chunk;
+    if (to > m->size)
+        to = m->size;
+    if (from >= to)
         return;
-    size_t len = r->chunk;
-    if (len > m->size - off)
-        len = (size_t)(m->size - off);
     uint8_t *p;
     size_t n;
-    page_span(m, off, len, &p, &n);
+    page_span(m, from, (size_t)(to - from), &p, &n);
     if (n)
         madvise(p, n, MADV_WILLNEED);
+    m->ra_end = to;
 }
 
 /* Make the chunk safe and cheap to touch: size check, prefault. */

@@ -41,6 +41,7 @@
  *             other           unknown
  *   raw       -               raw
  *   elf       -               elf_core */
+#define _GNU_SOURCE /* memmem */
 #include "dump.h"
 
 #include <elf.h>
@@ -970,6 +971,72 @@ static void fill_from_kdbg(ds_dump *d, const ds_kdbg *kd)
     }
 }
 
+/* Physical search for the KDBG owner tag when no kernel address is known
+ * to start from (raw x86 images have no low stub).  The block's KernBase
+ * field names the kernel image, where ds_kdbg_find then locates and
+ * validates the block through the page tables.  Bounded by
+ * KDBG_PHYS_MAX_HITS candidates; needs the file mapping. */
+#define KDBG_PHYS_MAX_HITS 64u
+
+typedef struct kdbg_phys_scan {
+    ds_dump *d;
+    ds_kdbg *kd;
+    unsigned hits;
+    bool found;
+    uint64_t base;
+} kdbg_phys_scan;
+
+static bool kdbg_tag_candidate(kdbg_phys_scan *ks, const uint8_t *tag)
+{
+    uint32_t size;
+    uint64_t kern;
+    memcpy(&size, tag + 4, 4);
+    memcpy(&kern, tag + 8, 8);
+    if (size < DS_KDBG_MIN_SIZE || size > 0x1000)
+        return false;
+    if (ks->d->kvas.mode != DS_PAGING_X64)
+        kern &= 0xffffffffull;
+    ds_errbuf eb = { "" };
+    if (ds_kdbg_find(&ks->d->kvas, kern & ~0xfffull, ks->kd, &eb) != DS_OK)
+        return false;
+    ks->base = kern;
+    return true;
+}
+
+static int kdbg_scan_extent(void *ctx, uint64_t pfn, uint64_t npages, uint64_t file_off)
+{
+    (void)pfn;
+    kdbg_phys_scan *ks = ctx;
+    uint64_t len = npages * DS_PAGE_SIZE;
+    const uint8_t *base = ds_file_ptr(&ks->d->file, file_off, (size_t)len);
+    if (!base)
+        return 0;
+    const uint8_t *p = base, *end = base + len;
+    while (p + 16 <= end && ks->hits < KDBG_PHYS_MAX_HITS) {
+        const uint8_t *t = memmem(p, (size_t)(end - p) - 12, "KDBG", 4);
+        if (!t)
+            break;
+        p = t + 4;
+        if (((uintptr_t)(t - base) & 7) != 0) /* OwnerTag sits at +0x10 of an 8-aligned block */
+            continue;
+        ks->hits++;
+        if (kdbg_tag_candidate(ks, t)) {
+            ks->found = true;
+            return 1;
+        }
+    }
+    return ks->hits >= KDBG_PHYS_MAX_HITS;
+}
+
+static bool find_kdbg_physically(ds_dump *d, ds_kdbg *kd)
+{
+    kdbg_phys_scan ks = { .d = d, .kd = kd };
+    ds_physmap_foreach_extent(&d->pm, kdbg_scan_extent, &ks);
+    if (ks.found && !kd->kern_base)
+        kd->kern_base = ks.base;
+    return ks.found;
+}
+
 static void find_kdbg(ds_dump *d, const open_ctx *cx)
 {
     ds_kdbg *kd = calloc(1, sizeof(*kd));
@@ -993,6 +1060,10 @@ static void find_kdbg(ds_dump *d, const open_ctx *cx)
             d->kdbg_source = DS_SRC_SCAN;
             if (!kd->kern_base)
                 kd->kern_base = base;
+        } else if (!hint && find_kdbg_physically(d, kd)) {
+            ok = true;
+            d->kdbg_va = kd->va;
+            d->kdbg_source = DS_SRC_SCAN;
         }
     }
     if (ok)

@@ -10,10 +10,11 @@
  * once and every gap byte never.  Runs for uring (skipped only when this
  * kernel refuses io_uring_queue_init), mmap, pread and auto, with 1, 2 and
  * 4 threads.  Also: AUTO's fallback when io_uring is blocked by seccomp
- * (forked child), O_DIRECT (used or reported as fallen back), a file
- * truncated before and during the run (error, no hang), a consumer stop,
- * bounded buffers with a slow consumer, two streams sharing one pool, and
- * bad extent lists. */
+ * (forked child), O_DIRECT (used, or reported as fallen back), O_DIRECT
+ * refused by the file system (seccomp-faked EINVAL: buffered reads, reason
+ * reported), a file truncated before and during the run (error, no hang),
+ * a consumer stop, bounded buffers with a slow consumer, two streams
+ * sharing one pool, and bad extent lists. */
 
 #define _GNU_SOURCE
 #include <errno.h>
@@ -326,6 +327,14 @@ static void test_auto(void **state)
 #endif
 
 #if defined(TEST_AUDIT_ARCH) && defined(__NR_io_uring_setup)
+static int install_filter(struct sock_filter *filt, unsigned short n)
+{
+    struct sock_fprog prog = {n, filt};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+        return -1;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
 static int block_io_uring(void)
 {
     struct sock_filter filt[] = {
@@ -337,10 +346,25 @@ static int block_io_uring(void)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
-    struct sock_fprog prog = {(unsigned short)(sizeof(filt) / sizeof(filt[0])), filt};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return -1;
-    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+    return install_filter(filt, (unsigned short)(sizeof(filt) / sizeof(filt[0])));
+}
+
+/* openat(..., flags & O_DIRECT) fails with EINVAL, as on file systems
+ * without direct I/O. */
+static int refuse_o_direct(void)
+{
+    struct sock_filter filt[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_openat, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, O_DIRECT, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EINVAL & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    return install_filter(filt, (unsigned short)(sizeof(filt) / sizeof(filt[0])));
 }
 
 /* Child: exit 0 on the expected fallback, 77 when seccomp is unavailable,
@@ -380,13 +404,50 @@ static int seccomp_child(void)
     return rc;
 }
 
-static void test_auto_fallback_seccomp(void **state)
+/* Child: O_DIRECT refused, so every backend reads buffered, says why,
+ * and still delivers every byte. */
+static int odirect_refused_child(void)
 {
-    (void)state;
+    if (refuse_o_direct() != 0)
+        return 77;
+    if (open("/proc/self/exe", O_RDONLY | O_DIRECT) >= 0 || errno != EINVAL)
+        return 2;
+    ds_file f;
+    if (ds_file_open(&f, g_path, 0, NULL) != DS_OK)
+        return 3;
+    int rc = 0;
+    static const ds_io_backend bes[] = {DS_IO_AUTO, DS_IO_PREAD};
+    for (unsigned b = 0; b < 2 && rc == 0; b++) {
+        check_ctx c;
+        ctx_init(&c, 65536, 2);
+        ds_stream_opts o;
+        ds_stream_opts_default(&o);
+        o.backend = bes[b];
+        o.threads = 2;
+        o.chunk_bytes = 65536;
+        o.odirect = true;
+        ds_stream_stats st;
+        if (ds_stream_run(&f, test_extents, NEXT, &o, check_cb, &c, &st, NULL) != DS_OK)
+            rc = 4;
+        else if (st.odirect_used || st.direct_chunks != 0)
+            rc = 5;
+        else if (!strstr(st.fallback_reason, "O_DIRECT open failed"))
+            rc = 6;
+        else if (atomic_load(&c.errors) || st.bytes != extent_bytes())
+            rc = 7;
+        ctx_free(&c);
+    }
+    ds_file_close(&f);
+    return rc;
+}
+
+/* Run fn in a forked child; skip when seccomp is unavailable (77). */
+static void run_child_test(int (*fn)(void))
+{
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0)
-        _exit(seccomp_child());
+        _exit(fn());
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status));
@@ -394,8 +455,26 @@ static void test_auto_fallback_seccomp(void **state)
         skip();
     assert_int_equal(WEXITSTATUS(status), 0);
 }
+
+static void test_auto_fallback_seccomp(void **state)
+{
+    (void)state;
+    run_child_test(seccomp_child);
+}
+
+static void test_odirect_refused(void **state)
+{
+    (void)state;
+    run_child_test(odirect_refused_child);
+}
 #else
 static void test_auto_fallback_seccomp(void **state)
+{
+    (void)state;
+    skip();
+}
+
+static void test_odirect_refused(void **state)
 {
     (void)state;
     skip();
@@ -637,6 +716,7 @@ int main(void)
         cmocka_unit_test(test_auto),
         cmocka_unit_test(test_auto_fallback_seccomp),
         cmocka_unit_test(test_odirect),
+        cmocka_unit_test(test_odirect_refused),
         cmocka_unit_test(test_truncated_before_run),
         cmocka_unit_test(test_truncated_during_run),
         cmocka_unit_test(test_consumer_stop),

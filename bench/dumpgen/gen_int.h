@@ -27,6 +27,10 @@ enum {
     GEN_HT_TABLECODE_OLD = 0,
     GEN_HT_TABLECODE_NEW = 8,
     GEN_HT_NEW_BUILD = 9600,
+    /* DISPATCHER_HEADER.SignalState / WaitListHead: 0x4 / 0x8 in every
+     * build of offsets.json (_DISPATCHER_HEADER), x86 and x64. */
+    GEN_DISP_SIGNAL_STATE = 0x4,
+    GEN_DISP_WAIT_LIST = 0x8,
     /* KDDEBUGGER_DATA64 fields beyond dumpfmt.h (offsets.json common). */
     GEN_KDBG_KI_CALL_USER_MODE = 0x38,
     GEN_KDBG_KE_USER_CALLBACK_DISPATCHER = 0x40,
@@ -91,6 +95,7 @@ typedef struct gen_thread {
     uint32_t proc;          /* index into procs */
     uint64_t va, pa;        /* ETHREAD body */
     uint64_t hdr_va;        /* OBJECT_HEADER */
+    uint64_t pool_va;       /* POOL_HEADER */
     int64_t create_time, exit_time;
     uint64_t teb, start, win32_start;
     uint64_t trap_va, trap_ip, trap_sp;   /* 0 = no trap frame */
@@ -169,6 +174,7 @@ typedef struct gen_ctx {
     uint64_t drv_va;          /* next driver image VA */
     uint64_t kuser_va;
     uint64_t pfn_db_va, pte_base;
+    uint64_t extra_va[3];     /* other system regions with one mapped page */
     uint64_t user_top;        /* MmHighestUserAddress */
 
     /* pool allocator state */
@@ -209,6 +215,7 @@ typedef struct gen_ctx {
     size_t ndecoys, cap_decoys;
     uint64_t session_va[2];   /* MM_SESSION_SPACE of sessions 0 and 1 */
     uint64_t kuser_pfn;
+    bool wrote_output;        /* the dump file was created */
     uint64_t system_handle_table; /* System's ObjectTable (HANDLE_TABLE) */
 } gen_ctx;
 
@@ -304,7 +311,6 @@ enum {
     GEN_KUSER_ACTIVE_PROCESSORS = 0x3c0,
 };
 ds_err gen_kernel_build(gen_ctx *g);
-uint64_t gen_kuser_pfn(const gen_ctx *g);
 /* Allocate a pool chunk of at least `bytes` body bytes; returns body VA. */
 ds_err gen_pool_struct(gen_ctx *g, uint32_t bytes, const char tag[4], bool object_tag, uint64_t *body);
 
@@ -316,7 +322,7 @@ ds_err gen_alloc_handle(gen_ctx *g, uint32_t *h);
 ds_err gen_write_dump(gen_ctx *g, uint64_t *file_bytes);
 
 /* ---- gen_truth.c ---- */
-ds_err gen_write_truth(gen_ctx *g, const char *path);
+ds_err gen_write_truth(gen_ctx *g, const char *path, uint64_t file_bytes);
 /* FILETIME -> "2024-03-31T12:12:36.724441Z" (buf >= 32). */
 void gen_filetime_iso(int64_t ft, char *buf, size_t cap);
 

@@ -19,6 +19,7 @@
  * at header - sum(sizes of present bits <= b) (ObpInfoMaskToOffset).
  * PADDING_INFO (bit 7) holds pad + 4: the bytes from the end of the
  * POOL_HEADER to the end of PADDING_INFO. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "gen_int.h"

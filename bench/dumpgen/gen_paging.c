@@ -17,6 +17,7 @@
  *   transition   pfn<<12 | 0x800 | Protection(4)<<5
  *   page file    PageFileHigh<<32 (x86: <<12) | Protection(4)<<5 | PageFileLow(1)<<1
  * x86 non-PAE has no NX bit. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "gen_int.h"

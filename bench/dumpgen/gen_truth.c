@@ -1,0 +1,212 @@
+/* gen_truth.c - FILE.truth.ndjson: what the generator planted.
+ *
+ * One JSON object per line.  Addresses are "0x"-prefixed lower-case hex
+ * strings, times ISO-8601 UTC with microseconds (generated times are whole
+ * microseconds, so the strings are exact), PIDs/TIDs integers, names JSON
+ * strings with bytes outside printable ASCII written as \u00XX (Latin-1).
+ *
+ * Line 1, type "dump_truth": build_key, build, format, size_mib, seed,
+ *   noise, is64, pae, dtb, kernel_base, ps_active_process_head,
+ *   ps_loaded_module_list, psp_cid_table (address of the PspCidTable
+ *   global, as KDDEBUGGER_DATA64.PspCidTable), cid_handle_table (the
+ *   HANDLE_TABLE it points to), cid_table_levels, ob_header_cookie (byte,
+ *   or null before Win10), kdbg_va, kdbg_encoded, ki_wait_never,
+ *   ki_wait_always, kdp_data_block_encoded_va, kd_copy_data_block_va (or
+ *   null on x86), low_stub_pa (or null), mm_pfn_database, system_time,
+ *   boot_time, processors, session_id_readable (false on 24H2, whose
+ *   _PSP_SESSION_SPACE layout is unknown), file_bytes, process_count,
+ *   thread_count, decoy_count.
+ * type "process": pid, ppid, name, eprocess_va, eprocess_pa (body start;
+ *   a straddling body continues on another frame, follow the VA),
+ *   object_header_va, pool_header_va, create_time, exit_time (or null),
+ *   linked (on ActiveProcessLinks), category, session_id (or null),
+ *   thread_count (live threads = ActiveThreads), tag_wiped, straddles,
+ *   in_cid_table, dtb, peb.
+ * type "thread": tid, pid, ethread_va, ethread_pa, object_header_va,
+ *   pool_header_va, alive, create_time,
+ *   exit_time, straddles, in_cid_table, start_address,
+ *   win32_start_address, teb, trap_frame (or null), trap_ip, trap_sp.
+ * type "decoy": pa (where a POOL_HEADER would start), reason.  Decoys in
+ *   user-mode pages are absent from `kernel` and `rdmp` dumps. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "gen_int.h"
+
+void gen_filetime_iso(int64_t ft, char *buf, size_t cap)
+{
+    int64_t us = ft / 10 - 11644473600ll * 1000000ll;
+    time_t secs = (time_t)(us / 1000000);
+    long frac = (long)(us % 1000000);
+    if (frac < 0) {
+        frac += 1000000;
+        secs -= 1;
+    }
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(buf, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+}
+
+static void put_hex(FILE *f, const char *key, uint64_t v)
+{
+    fprintf(f, ",\"%s\":\"0x%llx\"", key, (unsigned long long)v);
+}
+
+static void put_hex_or_null(FILE *f, const char *key, uint64_t v)
+{
+    if (v)
+        put_hex(f, key, v);
+    else
+        fprintf(f, ",\"%s\":null", key);
+}
+
+static void put_time(FILE *f, const char *key, int64_t ft)
+{
+    char b[40];
+    if (!ft) {
+        fprintf(f, ",\"%s\":null", key);
+        return;
+    }
+    gen_filetime_iso(ft, b, sizeof(b));
+    fprintf(f, ",\"%s\":\"%s\"", key, b);
+}
+
+static void put_bool(FILE *f, const char *key, bool v)
+{
+    fprintf(f, ",\"%s\":%s", key, v ? "true" : "false");
+}
+
+static void put_name(FILE *f, const uint8_t *name)
+{
+    fputs(",\"name\":\"", f);
+    for (size_t i = 0; i < 16 && name[i]; i++) {
+        uint8_t c = name[i];
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+const char *gen_cat_name(gen_cat c)
+{
+    switch (c) {
+    case GEN_CAT_NORMAL: return "normal";
+    case GEN_CAT_DKOM_UNLINKED: return "dkom_unlinked";
+    case GEN_CAT_DKOM_TAG_WIPED: return "dkom_unlinked_tag_wiped";
+    case GEN_CAT_TERMINATED_LINKED: return "terminated_linked";
+    case GEN_CAT_TERMINATED_FREED: return "terminated_freed";
+    case GEN_CAT_UNMAPPED: return "unmapped";
+    }
+    return "unknown";
+}
+
+static void write_header(gen_ctx *g, FILE *f, uint64_t file_bytes)
+{
+    size_t nthreads = g->nthreads;
+    fprintf(f, "{\"type\":\"dump_truth\",\"build_key\":\"%s\",\"build\":%u,\"format\":\"%s\","
+               "\"size_mib\":%llu,\"seed\":%llu",
+            g->p->key, g->build, gen_format_name(g->o.format), (unsigned long long)g->o.size_mib,
+            (unsigned long long)g->o.seed);
+    put_bool(f, "noise", g->o.noise);
+    put_bool(f, "is64", g->is64);
+    put_bool(f, "pae", g->pae);
+    put_hex(f, "dtb", g->kroot_pa);
+    put_hex(f, "kernel_base", g->kbase);
+    put_hex(f, "ps_active_process_head", g->g_active_head);
+    put_hex(f, "ps_loaded_module_list", g->g_module_head);
+    put_hex(f, "psp_cid_table", g->g_cid_table);
+    put_hex(f, "cid_handle_table", g->cid_table_va);
+    fprintf(f, ",\"cid_table_levels\":%llu", (unsigned long long)g->cid_levels);
+    if (g->p->typeindex_cookie)
+        fprintf(f, ",\"ob_header_cookie\":%u", g->cookie);
+    else
+        fputs(",\"ob_header_cookie\":null", f);
+    put_hex(f, "kdbg_va", g->g_kdbg);
+    put_bool(f, "kdbg_encoded", g->kdbg_encoded);
+    put_hex(f, "ki_wait_never", g->ki_wait_never);
+    put_hex(f, "ki_wait_always", g->ki_wait_always);
+    put_hex(f, "kdp_data_block_encoded_va", g->g_kdp_encoded);
+    put_hex_or_null(f, "kd_copy_data_block_va", g->kdcopy_va);
+    put_hex_or_null(f, "low_stub_pa", g->low_stub_pfn * GEN_PAGE);
+    put_hex(f, "mm_pfn_database", g->pfn_db_va);
+    put_time(f, "system_time", g->system_time);
+    put_time(f, "boot_time", g->boot_time);
+    fprintf(f, ",\"processors\":%u", g->ncpu);
+    put_bool(f, "session_id_readable", g->p->mm_session_id != DS_OFF_NONE);
+    fprintf(f, ",\"file_bytes\":%llu,\"process_count\":%zu,\"thread_count\":%zu,\"decoy_count\":%zu}\n",
+            (unsigned long long)file_bytes, g->nprocs, nthreads, g->ndecoys);
+}
+
+static void write_process(gen_ctx *g, FILE *f, const gen_proc *p)
+{
+    fprintf(f, "{\"type\":\"process\",\"pid\":%u,\"ppid\":%u", p->pid, p->ppid);
+    put_name(f, p->name);
+    put_hex(f, "eprocess_va", p->va);
+    put_hex(f, "eprocess_pa", p->pa);
+    put_hex(f, "object_header_va", p->hdr_va);
+    put_hex(f, "pool_header_va", p->pool_va);
+    put_time(f, "create_time", p->create_time);
+    put_time(f, "exit_time", p->exit_time);
+    put_bool(f, "linked", p->linked);
+    fprintf(f, ",\"category\":\"%s\"", gen_cat_name(p->cat));
+    if (p->session >= 0)
+        fprintf(f, ",\"session_id\":%d", p->session);
+    else
+        fputs(",\"session_id\":null", f);
+    fprintf(f, ",\"thread_count\":%u", p->live_threads);
+    put_bool(f, "tag_wiped", p->tag_wiped);
+    put_bool(f, "straddles", p->straddles);
+    put_bool(f, "in_cid_table", p->in_cid);
+    put_hex(f, "dtb", p->dtb);
+    put_hex(f, "peb", p->peb);
+    fputs("}\n", f);
+    (void)g;
+}
+
+static void write_thread(gen_ctx *g, FILE *f, const gen_thread *t)
+{
+    fprintf(f, "{\"type\":\"thread\",\"tid\":%u,\"pid\":%u", t->tid, g->procs[t->proc].pid);
+    put_hex(f, "ethread_va", t->va);
+    put_hex(f, "ethread_pa", t->pa);
+    put_hex(f, "object_header_va", t->hdr_va);
+    put_hex(f, "pool_header_va", t->pool_va);
+    put_bool(f, "alive", t->alive);
+    put_time(f, "create_time", t->create_time);
+    put_time(f, "exit_time", t->exit_time);
+    put_bool(f, "straddles", t->straddles);
+    put_bool(f, "in_cid_table", t->in_cid);
+    put_hex(f, "start_address", t->start);
+    put_hex(f, "win32_start_address", t->win32_start);
+    put_hex(f, "teb", t->teb);
+    put_hex_or_null(f, "trap_frame", t->trap_va);
+    put_hex(f, "trap_ip", t->trap_ip);
+    put_hex(f, "trap_sp", t->trap_sp);
+    fputs("}\n", f);
+}
+
+ds_err gen_write_truth(gen_ctx *g, const char *path, uint64_t file_bytes)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return ds_fail(g->eb, DS_ERR_IO, "cannot create %s", path);
+    write_header(g, f, file_bytes);
+    for (size_t i = 0; i < g->nprocs; i++)
+        write_process(g, f, &g->procs[i]);
+    for (size_t i = 0; i < g->nthreads; i++)
+        write_thread(g, f, &g->threads[i]);
+    for (size_t i = 0; i < g->ndecoys; i++) {
+        fprintf(f, "{\"type\":\"decoy\"");
+        put_hex(f, "pa", g->decoys[i].pa);
+        fprintf(f, ",\"reason\":\"%s\"}\n", g->decoys[i].reason);
+    }
+    bool bad = ferror(f) != 0;
+    if (fclose(f) != 0 || bad)
+        return ds_fail(g->eb, DS_ERR_IO, "write failed on %s", path);
+    return DS_OK;
+}

@@ -1,0 +1,298 @@
+/* test_scan.c - end-to-end: the scanner against generated dumps with known
+ * truth, for every build and format dumpgen writes.
+ *
+ * For each (build, format): dumpgen's library writes a small dump and its
+ * truth file into a temp dir; the dump is opened (src/dump.c) and scanned
+ * (scan/scan.c); then
+ *   - every planted process is reported at its physical address with the
+ *     right pid, ppid, name and create time, and its kernel VA when known;
+ *   - every planted thread is reported with the right tid and pid;
+ *   - nothing else is reported as a process (no decoy, no duplicate);
+ *   - verdicts: DKOM-unlinked (and tag-wiped) processes are hidden,
+ *     terminated ones are terminated and not hidden, normal ones neither;
+ *   - the tag-wiped process was found by the structure scan alone.
+ * The truth file is parsed with a small flat-JSON reader below. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/dumpgen/gen.h"
+#include "scan/scan.h"
+#include "src/timefmt.h"
+
+/* ---- flat JSON line reader --------------------------------------------- */
+
+/* Raw text of the value of "key" in a one-line flat JSON object, copied
+ * into out (strings without quotes, escapes \uXXXX < 0x100 decoded to one
+ * byte).  Returns false when absent. */
+static bool jget(const char *line, const char *key, char *out, size_t cap)
+{
+    char pat[80];
+    snprintf(pat, sizeof(pat), "\"%s\":", key);
+    const char *p = strstr(line, pat);
+    if (!p)
+        return false;
+    p += strlen(pat);
+    while (*p == ' ')
+        p++;
+    size_t n = 0;
+    if (*p == '"') {
+        p++;
+        while (*p && *p != '"' && n + 1 < cap) {
+            if (*p == '\\' && p[1] == 'u') {
+                unsigned v;
+                sscanf(p + 2, "%4x", &v);
+                out[n++] = (char)v;
+                p += 6;
+            } else if (*p == '\\') {
+                out[n++] = p[1];
+                p += 2;
+            } else {
+                out[n++] = *p++;
+            }
+        }
+    } else {
+        while (*p && *p != ',' && *p != '}' && n + 1 < cap)
+            out[n++] = *p++;
+    }
+    out[n] = 0;
+    return true;
+}
+
+static uint64_t jnum(const char *line, const char *key)
+{
+    char v[64];
+    if (!jget(line, key, v, sizeof(v)) || strcmp(v, "null") == 0)
+        return DS_NO_VALUE;
+    return strtoull(v, NULL, 0);
+}
+
+static bool jbool(const char *line, const char *key)
+{
+    char v[16];
+    return jget(line, key, v, sizeof(v)) && strcmp(v, "true") == 0;
+}
+
+/* ---- truth -------------------------------------------------------------- */
+
+typedef struct tproc {
+    uint64_t pid, ppid, va, pa;
+    char name[32], category[40], create[40];
+    bool linked;
+} tproc;
+
+typedef struct tthread {
+    uint64_t tid, pid, va;
+} tthread;
+
+typedef struct truth {
+    tproc *p;
+    size_t np;
+    tthread *t;
+    size_t nt;
+    uint64_t *decoy;
+    size_t nd;
+} truth;
+
+static void load_truth(const char *path, truth *tr)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    memset(tr, 0, sizeof(*tr));
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        char type[32];
+        if (!jget(line, "type", type, sizeof(type)))
+            continue;
+        if (strcmp(type, "process") == 0) {
+            tr->p = realloc(tr->p, (tr->np + 1) * sizeof(*tr->p));
+            tproc *p = &tr->p[tr->np++];
+            memset(p, 0, sizeof(*p));
+            p->pid = jnum(line, "pid");
+            p->ppid = jnum(line, "ppid");
+            p->va = jnum(line, "eprocess_va");
+            p->pa = jnum(line, "eprocess_pa");
+            jget(line, "name", p->name, sizeof(p->name));
+            jget(line, "category", p->category, sizeof(p->category));
+            jget(line, "create_time", p->create, sizeof(p->create));
+            p->linked = jbool(line, "linked");
+        } else if (strcmp(type, "thread") == 0) {
+            tr->t = realloc(tr->t, (tr->nt + 1) * sizeof(*tr->t));
+            tthread *t = &tr->t[tr->nt++];
+            t->tid = jnum(line, "tid");
+            t->pid = jnum(line, "pid");
+            t->va = jnum(line, "ethread_va");
+        } else if (strcmp(type, "decoy") == 0) {
+            tr->decoy = realloc(tr->decoy, (tr->nd + 1) * sizeof(*tr->decoy));
+            tr->decoy[tr->nd++] = jnum(line, "pa");
+        }
+    }
+    free(line);
+    fclose(f);
+}
+
+static void free_truth(truth *tr)
+{
+    free(tr->p);
+    free(tr->t);
+    free(tr->decoy);
+}
+
+/* ---- checks ------------------------------------------------------------- */
+
+static const ds_proc *find_proc(const ds_scan_result *r, uint64_t pa)
+{
+    for (size_t i = 0; i < r->nprocs; i++)
+        if (r->procs[i].eprocess_pa == pa)
+            return &r->procs[i];
+    return NULL;
+}
+
+static const ds_thread *find_thread(const ds_scan_result *r, uint64_t va)
+{
+    for (size_t i = 0; i < r->nthreads; i++)
+        if (r->threads[i].ethread_va == va)
+            return &r->threads[i];
+    return NULL;
+}
+
+static int failures;
+
+#define CHECK(cond, ...)                                                                 \
+    do {                                                                                 \
+        if (!(cond)) {                                                                   \
+            print_error("  %s %s: ", key, fmt);                                          \
+            print_error(__VA_ARGS__);                                                    \
+            print_error("\n");                                                           \
+            failures++;                                                                  \
+        }                                                                                \
+    } while (0)
+
+static void check_process(const char *key, const char *fmt, const ds_scan_result *r,
+                          const tproc *t)
+{
+    const ds_proc *p = find_proc(r, t->pa);
+    CHECK(p, "process %s pid %" PRIu64 " (%s) at pa 0x%" PRIx64 " not reported", t->name, t->pid,
+          t->category, t->pa);
+    if (!p)
+        return;
+    CHECK(p->pid == t->pid, "pid %" PRIu64 " != %" PRIu64, p->pid, t->pid);
+    CHECK(p->ppid == t->ppid, "%s ppid %" PRIu64 " != %" PRIu64, t->name, p->ppid, t->ppid);
+    CHECK(strcmp(p->name, t->name) == 0, "name '%s' != '%s'", p->name, t->name);
+    char iso[DS_TIME_ISO_LEN] = "";
+    if (!ds_time_iso(p->create_time, iso))
+        strcpy(iso, "null");
+    CHECK(strcmp(iso, t->create) == 0, "%s create %s != %s", t->name, iso, t->create);
+    if (strcmp(t->category, "unmapped") != 0)
+        CHECK(p->eprocess_va == t->va, "%s va 0x%" PRIx64 " != 0x%" PRIx64, t->name,
+              p->eprocess_va, t->va);
+    bool hidden_cat = strncmp(t->category, "dkom_unlinked", 13) == 0;
+    bool term_cat = strncmp(t->category, "terminated", 10) == 0;
+    CHECK(p->hidden == hidden_cat, "%s (%s) hidden=%d", t->name, t->category, p->hidden);
+    CHECK(p->terminated == term_cat, "%s (%s) terminated=%d", t->name, t->category,
+          p->terminated);
+    CHECK(p->unlinked == !t->linked || p->pid == 0, "%s (%s) unlinked=%d linked=%d", t->name,
+          t->category, p->unlinked, t->linked);
+    if (strstr(t->category, "tag_wiped"))
+        CHECK(!(p->sources & DS_VIEW_POOL) && p->tag_wiped, "%s tag-wiped but sources 0x%x",
+              t->name, p->sources);
+}
+
+static void scan_case(const char *key, const char *fmt)
+{
+    char dir[] = "/tmp/ds_scan_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], tpath[160];
+    snprintf(path, sizeof(path), "%s/d.dmp", dir);
+    snprintf(tpath, sizeof(tpath), "%s.truth.ndjson", path);
+    gen_opts go = {.out_path = path, .build_key = key, .size_mib = 32, .seed = 7};
+    assert_true(gen_format_parse(fmt, &go.format));
+    gen_summary sum;
+    ds_errbuf eb = {{0}};
+    ds_err e = gen_run(&go, &sum, &eb);
+    if (e != DS_OK)
+        print_error("gen %s %s: %s\n", key, fmt, eb.msg);
+    assert_int_equal(e, DS_OK);
+
+    ds_dump *d = NULL;
+    e = ds_dump_open(&d, path, NULL, &eb);
+    if (e != DS_OK)
+        print_error("open %s %s: %s\n", key, fmt, eb.msg);
+    assert_int_equal(e, DS_OK);
+    ds_scan_opts so;
+    ds_scan_opts_default(&so);
+    so.threads = 2;
+    ds_scan_result r;
+    e = ds_scan(d, &so, &r, &eb);
+    if (e != DS_OK)
+        print_error("scan %s %s: %s\n", key, fmt, eb.msg);
+    assert_int_equal(e, DS_OK);
+
+    truth tr;
+    load_truth(tpath, &tr);
+    int before = failures;
+    for (size_t i = 0; i < tr.np; i++)
+        check_process(key, fmt, &r, &tr.p[i]);
+    CHECK(r.nprocs == tr.np, "%zu processes reported, truth has %zu", r.nprocs, tr.np);
+    for (size_t i = 0; i < r.nprocs; i++) {
+        bool known = false;
+        for (size_t k = 0; k < tr.np; k++)
+            known |= tr.p[k].pa == r.procs[i].eprocess_pa;
+        CHECK(known, "extra process '%s' pid %" PRIu64 " pa 0x%" PRIx64 " score %d sources 0x%x",
+              r.procs[i].name, r.procs[i].pid, r.procs[i].eprocess_pa, r.procs[i].score,
+              r.procs[i].sources);
+        for (size_t k = 0; k < tr.nd; k++)
+            CHECK(tr.decoy[k] != r.procs[i].eprocess_pa && tr.decoy[k] != r.procs[i].pool_pa,
+                  "decoy at 0x%" PRIx64 " reported", tr.decoy[k]);
+    }
+    for (size_t i = 0; i < tr.nt; i++) {
+        const ds_thread *t = find_thread(&r, tr.t[i].va);
+        CHECK(t, "thread tid %" PRIu64 " at va 0x%" PRIx64 " not reported", tr.t[i].tid,
+              tr.t[i].va);
+        if (t)
+            CHECK(t->tid == tr.t[i].tid && t->pid == tr.t[i].pid, "thread tid %" PRIu64 "/%" PRIu64,
+                  t->tid, tr.t[i].tid);
+    }
+    CHECK(r.nthreads == tr.nt, "%zu threads reported, truth has %zu", r.nthreads, tr.nt);
+    if (failures != before)
+        print_error("%s %s: %d problems (tag_hits %" PRIu64 " struct_hits %" PRIu64 ")\n", key,
+                    fmt, failures - before, r.stats.tag_hits, r.stats.struct_hits);
+    free_truth(&tr);
+    ds_scan_result_free(&r);
+    ds_dump_close(d);
+    unlink(path);
+    unlink(tpath);
+    rmdir(dir);
+}
+
+static void test_scan_all_builds_and_formats(void **state)
+{
+    (void)state;
+    static const char *const x64_formats[] = {"raw", "full", "bitmap", "kernel", "rdmp"};
+    static const char *const x86_formats[] = {"raw", "full32"};
+    for (size_t k = 0; gen_build_keys[k]; k++) {
+        const ds_profile *p = ds_profile_by_key(gen_build_keys[k]);
+        assert_non_null(p);
+        const char *const *fmts = p->is64 ? x64_formats : x86_formats;
+        size_t n = p->is64 ? 5 : 2;
+        for (size_t f = 0; f < n; f++)
+            scan_case(gen_build_keys[k], fmts[f]);
+    }
+    assert_int_equal(failures, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_scan_all_builds_and_formats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
