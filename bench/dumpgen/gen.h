@@ -61,7 +61,14 @@
  * from the end of the POOL_HEADER to its own end), OBJECT_HEADER and body.
  * Win8+ layouts are top-down (object right after the optional headers),
  * older ones bottom-up (body at the end of the allocation).  TypeIndex is
- * xor-encoded on Win10+ (real ^ cookie ^ byte 1 of the header VA).  Filler
+ * xor-encoded on Win10+ (real ^ cookie ^ byte 1 of the header VA; the
+ * real index is the profile's, 7/8 where it has none); XP headers point
+ * at stand-in OBJECT_TYPEs.  Bodies start with a DISPATCHER_HEADER (Type
+ * 3/6, Size when the profile has one, SignalState 1 once exited, empty
+ * self-pointing WaitListHead at +8).  ImageFileName keeps 14 characters
+ * (XP: 15) and a NUL.  System threads have no trap frame; user threads
+ * have a KTRAP_FRAME (Rip/Rsp or Eip/HardwareEsp) below InitialStack in
+ * the top page of their kernel stack.  Filler
  * chunks with other tags and free chunks sit between objects, so objects
  * start at random page offsets; chosen objects straddle a page boundary
  * onto a physically non-adjacent page.
