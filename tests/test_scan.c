@@ -289,10 +289,86 @@ static void test_scan_all_builds_and_formats(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* A smeared list: overwrite the Flink of the process just before the
+ * (unreadable) `unmapped` one with garbage.  The forward walk now stops at
+ * the garbage and cannot pass the unmapped entry either, so only the
+ * backward walk reaches the tail of the list: every linked process must
+ * still be seen by the list view, and none may be called hidden. */
+static void test_corrupted_list_entry(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ds_scan_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], tpath[160];
+    snprintf(path, sizeof(path), "%s/d.raw", dir);
+    snprintf(tpath, sizeof(tpath), "%s.truth.ndjson", path);
+    gen_opts go = {.out_path = path, .build_key = "win10_2004_22h2_x64", .size_mib = 32,
+                   .seed = 11, .format = GEN_FMT_RAW};
+    gen_summary sum;
+    ds_errbuf eb = {{0}};
+    assert_int_equal(gen_run(&go, &sum, &eb), DS_OK);
+    truth tr;
+    load_truth(tpath, &tr);
+    const ds_profile *p = ds_profile_by_key("win10_2004_22h2_x64");
+    uint64_t unmapped_links = 0;
+    for (size_t i = 0; i < tr.np; i++)
+        if (strcmp(tr.p[i].category, "unmapped") == 0)
+            unmapped_links = tr.p[i].va + p->ep_links;
+    assert_true(unmapped_links != 0);
+
+    /* Raw image: file offset == physical address. */
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    bool patched = false;
+    for (size_t i = 0; i < tr.np && !patched; i++) {
+        uint64_t at = tr.p[i].pa + p->ep_links;
+        if (!tr.p[i].linked || (at & 0xfff) + 8 > 0x1000)
+            continue;
+        uint64_t flink = 0;
+        assert_int_equal(fseek(f, (long)at, SEEK_SET), 0);
+        assert_int_equal(fread(&flink, 8, 1, f), 1);
+        if (flink != unmapped_links)
+            continue;
+        uint64_t garbage = 0x4141414141414141ull;
+        assert_int_equal(fseek(f, (long)at, SEEK_SET), 0);
+        assert_int_equal(fwrite(&garbage, 8, 1, f), 1);
+        patched = true;
+    }
+    fclose(f);
+    assert_true(patched);
+
+    ds_dump *d = NULL;
+    assert_int_equal(ds_dump_open(&d, path, NULL, &eb), DS_OK);
+    ds_scan_result r;
+    assert_int_equal(ds_scan(d, NULL, &r, &eb), DS_OK);
+    assert_false(r.stats.list_complete);
+    size_t linked = 0;
+    for (size_t i = 0; i < tr.np; i++) {
+        const ds_proc *o = find_proc(&r, tr.p[i].pa);
+        assert_non_null(o);
+        if (tr.p[i].linked) {
+            linked++;
+            if (!(o->sources & DS_VIEW_LIST))
+                print_error("%s (pid %" PRIu64 ") lost from the list view\n", tr.p[i].name,
+                            tr.p[i].pid);
+            assert_true(o->sources & DS_VIEW_LIST);
+        }
+        assert_int_equal(o->hidden, strncmp(tr.p[i].category, "dkom_unlinked", 13) == 0);
+    }
+    assert_int_equal(r.stats.list_entries, linked);
+    free_truth(&tr);
+    ds_scan_result_free(&r);
+    ds_dump_close(d);
+    unlink(path);
+    unlink(tpath);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scan_all_builds_and_formats),
+        cmocka_unit_test(test_corrupted_list_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
