@@ -15,6 +15,10 @@ need_cmd pkg-config pkg-config
 need_cmd meson meson
 need_cmd ninja ninja-build
 need_cmd python3 python3
+# the schema test imports jsonschema with whichever python3 is first on PATH
+if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
+    missing+=(python3-jsonschema)
+fi
 if command -v pkg-config >/dev/null 2>&1; then
     need_pc liburing liburing-dev
     need_pc libxxhash libxxhash-dev
