@@ -2,10 +2,14 @@
 # demo.sh - one command from a fresh checkout to dumpscan output.
 #
 # Installs missing packages (scripts/setup.sh), configures build/ if it is
-# not configured yet, builds, then prints `dumpscan info --format table`
-# for the inputs given as arguments or, by default, for the real
-# minidumps in ../shared/dumps/real (without them: a synthetic dump made by
-# the generator, build/bench/dumpgen).
+# not configured yet, builds, then runs the main job on the default input:
+# a synthetic Windows 10 kernel crash dump made once by the generator
+# (build/demo-sample.dmp: PAGEDU64 full dump, 256 MiB, fixed seed, with
+# two DKOM-hidden processes planted; its truth is beside it in
+# build/demo-sample.dmp.truth.ndjson).  It prints `dumpscan info` and the
+# psxview-style `dumpscan scan` table for it, and `dumpscan info` for the
+# real minidumps in ../shared/dumps/real when they are there.  With
+# arguments, it scans those paths instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,23 +19,20 @@ if [ ! -f build/build.ninja ]; then
 fi
 ninja -C build >/dev/null
 
-inputs=("$@")
-if [ ${#inputs[@]} -eq 0 ]; then
-    shopt -s nullglob
-    inputs=(../shared/dumps/real/*.dmp)
+if [ $# -gt 0 ]; then
+    build/dumpscan info --format table "$@" || true
+    exec build/dumpscan scan --format table "$@"
 fi
-# No real dumps beside the checkout: make a synthetic one with the
-# dump generator (a 64 MiB full crash dump, fixed seed) once.
-if [ ${#inputs[@]} -eq 0 ] && [ -x build/bench/dumpgen ]; then
-    sample=build/demo-sample.dmp
-    if [ ! -s "$sample" ]; then
-        build/bench/dumpgen -o "$sample" --format full --size-mib 64 --seed 1 --quiet
-    fi
-    inputs=("$sample")
+
+sample=build/demo-sample.dmp
+if [ ! -s "$sample" ]; then
+    build/bench/dumpgen -o "$sample" --format full --size-mib 256 --seed 1 --quiet
 fi
-if [ ${#inputs[@]} -eq 0 ]; then
-    echo "demo: built build/dumpscan; no input given and no ../shared/dumps/real/*.dmp" >&2
-    echo "demo: try: build/dumpscan info --format table PATH..." >&2
-    exit 0
+build/dumpscan info --format table "$sample"
+build/dumpscan scan --format table "$sample"
+shopt -s nullglob
+real=(../shared/dumps/real/*.dmp)
+if [ ${#real[@]} -gt 0 ]; then
+    echo "=== real triage minidumps (../shared/dumps/real)"
+    build/dumpscan info --format table "${real[@]}"
 fi
-exec build/dumpscan info --format table "${inputs[@]}"

@@ -375,7 +375,7 @@ static const char *verdict_word(const ds_proc *p)
     if (p->hidden)
         return "HIDDEN";
     if (p->unlinked)
-        return "unlinked";
+        return "terminated+unlinked";
     if (p->terminated)
         return "terminated";
     return "ok";
