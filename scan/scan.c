@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "../io/pool.h"
@@ -60,6 +61,8 @@ typedef struct scan_ctx {
     uint32_t tags[4];
     unsigned ntags, nproc_tags;
     bool struct_scan;
+    const uint64_t *kmap;      /* bit per pfn: kernel-mapped; NULL = all */
+    uint64_t kmap_pfns;
     cand_vec *per_worker;
     unsigned nworkers;
     atomic_size_t total;
@@ -149,7 +152,7 @@ static uint64_t waitlist_va_hint(const scan_ctx *sc, const uint8_t *b, uint64_t 
     return DS_NO_VALUE;
 }
 
-static void struct_scan_chunk(scan_ctx *sc, const uint8_t *data, size_t len, uint64_t pa,
+static void struct_scan_range(scan_ctx *sc, const uint8_t *data, size_t len, uint64_t pa,
                               unsigned worker)
 {
     size_t need = 8 + 2 * sc->ptr;
@@ -161,6 +164,43 @@ static void struct_scan_chunk(scan_ctx *sc, const uint8_t *data, size_t len, uin
         atomic_fetch_add(&sc->struct_hits, 1);
         if (!push_cand(sc, worker, pa + off, waitlist_va_hint(sc, data + off, pa + off), (uint8_t)k))
             return;
+    }
+}
+
+static bool kernel_mapped(const scan_ctx *sc, uint64_t pfn)
+{
+    if (!sc->kmap)
+        return true;
+    if (pfn >= sc->kmap_pfns)
+        return false;
+    return (sc->kmap[pfn / 64] >> (pfn % 64)) & 1;
+}
+
+/* The structure scan looks only at pages the kernel maps (see
+ * build_kernel_map): objects live in kernel pool, and skipping user and
+ * cache pages makes this pass nearly free on large dumps.  A run of
+ * mapped pages is scanned as one range so bodies near a page end are seen
+ * (the test needs 8 + 2*ptr bytes after the header). */
+static void struct_scan_chunk(scan_ctx *sc, const uint8_t *data, size_t len, uint64_t pa,
+                              unsigned worker)
+{
+    size_t off = 0;
+    while (off < len) {
+        uint64_t page_end = ((pa + off) | (DS_PAGE_SIZE - 1)) + 1 - pa;
+        if (page_end > len)
+            page_end = len;
+        if (!kernel_mapped(sc, (pa + off) >> DS_PAGE_SHIFT)) {
+            off = page_end;
+            continue;
+        }
+        size_t run_end = page_end;
+        while (run_end < len && kernel_mapped(sc, (pa + run_end) >> DS_PAGE_SHIFT)) {
+            run_end += DS_PAGE_SIZE;
+            if (run_end > len)
+                run_end = len;
+        }
+        struct_scan_range(sc, data + off, run_end - off, pa + off, worker);
+        off = run_end;
     }
 }
 
@@ -389,6 +429,49 @@ static size_t merge_threads(ds_thread *v, size_t n, int min_score)
     return out;
 }
 
+/* ---- kernel-mapped page set -------------------------------------------- */
+
+/* Largest kernel-map bitmap we allocate (bits = pfns): 64 MiB covers 2 TiB
+ * of physical memory; beyond that (or without page tables) the structure
+ * scan looks at every page. */
+#define KMAP_MAX_BYTES (64ull << 20)
+
+static int mark_mapped(void *ctx, uint64_t va, uint64_t pa, uint64_t page_size, bool transition)
+{
+    (void)va;
+    (void)transition;
+    scan_ctx *sc = ctx;
+    uint64_t *bits = (uint64_t *)sc->kmap;
+    uint64_t first = pa >> DS_PAGE_SHIFT, n = page_size >> DS_PAGE_SHIFT;
+    for (uint64_t pfn = first; pfn < first + n && pfn < sc->kmap_pfns; pfn++)
+        bits[pfn / 64] |= 1ull << (pfn % 64);
+    return 0;
+}
+
+static uint64_t kernel_half_start(ds_paging mode)
+{
+    return mode == DS_PAGING_X64 ? 0xffff800000000000ull : 0x80000000ull;
+}
+
+/* Bitmap of the pfns the kernel address space maps (leaf PTEs, large
+ * pages and transition PTEs included).  Left NULL when there are no page
+ * tables or the bitmap would be too large. */
+static void build_kernel_map(scan_ctx *sc, const ds_scan_opts *o)
+{
+    const ds_dump *d = sc->d;
+    if (o->struct_all_pages || d->kvas.mode == DS_PAGING_NONE || d->pm.max_pfn == 0 ||
+        d->pm.max_pfn / 8 > KMAP_MAX_BYTES)
+        return;
+    sc->kmap_pfns = d->pm.max_pfn;
+    sc->kmap = calloc((size_t)(sc->kmap_pfns / 64 + 1), sizeof(uint64_t));
+    if (!sc->kmap)
+        return;
+    if (ds_vas_foreach_mapping(&d->kvas, kernel_half_start(d->kvas.mode), mark_mapped, sc) < 0) {
+        free((void *)sc->kmap); /* walk cut short: do not trust a partial set */
+        sc->kmap = NULL;
+    }
+}
+
 /* ---- driver ------------------------------------------------------------- */
 
 static void set_tags(scan_ctx *sc)
@@ -405,6 +488,28 @@ static void set_tags(scan_ctx *sc)
     sc->nproc_tags = 1;
 }
 
+/* --io auto: when the dump is already in the page cache, mmap (no copy)
+ * beats io_uring, which must copy every byte into our buffers; for cold
+ * data io_uring keeps several large reads in flight.  mincore() on 64
+ * pages spread over the file's mapping tells which case this is without
+ * reading anything. */
+#define RESIDENCY_SAMPLES 64u
+
+static bool mostly_cached(const ds_file *f)
+{
+    if (!f->map || f->size < DS_PAGE_SIZE)
+        return false;
+    unsigned resident = 0;
+    uint64_t pages = f->size / DS_PAGE_SIZE;
+    for (unsigned i = 0; i < RESIDENCY_SAMPLES; i++) {
+        uint64_t page = pages * i / RESIDENCY_SAMPLES;
+        unsigned char vec = 0;
+        if (mincore((void *)(f->map + page * DS_PAGE_SIZE), DS_PAGE_SIZE, &vec) == 0 && (vec & 1))
+            resident++;
+    }
+    return resident * 10 >= RESIDENCY_SAMPLES * 9;
+}
+
 static ds_err stream_phase(scan_ctx *sc, const ds_scan_opts *o, ds_pool *pool,
                            ds_scan_result *r, ds_errbuf *eb)
 {
@@ -418,6 +523,9 @@ static ds_err stream_phase(scan_ctx *sc, const ds_scan_opts *o, ds_pool *pool,
     ds_stream_opts so;
     ds_stream_opts_default(&so);
     so.backend = (ds_io_backend)o->io_backend;
+    bool cached = so.backend == DS_IO_AUTO && !o->odirect && mostly_cached(&sc->d->file);
+    if (cached)
+        so.backend = DS_IO_MMAP;
     so.odirect = o->odirect;
     so.pool = pool;
     if (o->chunk_bytes)
@@ -429,7 +537,8 @@ static ds_err stream_phase(scan_ctx *sc, const ds_scan_opts *o, ds_pool *pool,
     r->stats.pages_scanned = st.bytes >> DS_PAGE_SHIFT;
     snprintf(r->stats.io_backend, sizeof(r->stats.io_backend), "%s",
              ds_io_backend_name(st.backend_used));
-    snprintf(r->stats.io_fallback, sizeof(r->stats.io_fallback), "%s", st.fallback_reason);
+    snprintf(r->stats.io_fallback, sizeof(r->stats.io_fallback), "%s",
+             cached ? "auto: file in page cache, mmap avoids the copy" : st.fallback_reason);
     return e;
 }
 
@@ -539,6 +648,8 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
     sc.align = d->profile->pool_align;
     set_tags(&sc);
     sc.nworkers = ds_pool_threads(pool);
+    if (sc.struct_scan)
+        build_kernel_map(&sc, o);
     sc.per_worker = calloc(sc.nworkers, sizeof(*sc.per_worker));
     ds_err e = sc.per_worker ? DS_OK : DS_ERR_NOMEM;
     if (e == DS_OK)
@@ -556,6 +667,7 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
         for (unsigned w = 0; sc.per_worker && w < sc.nworkers; w++)
             free(sc.per_worker[w].v);
     free(sc.per_worker);
+    free((void *)sc.kmap);
     r->stats.candidates = n;
 
     ds_p2v m = {0};

@@ -43,6 +43,8 @@ typedef struct ds_scan_opts {
     size_t chunk_bytes;      /* 0 = default (4 MiB) */
     int min_score;           /* report objects scoring >= this (0..100) */
     bool no_struct_scan;     /* tag scan only */
+    bool struct_all_pages;   /* structure scan on every page, not only
+                                kernel-mapped ones */
     bool no_xview;           /* skip cross-view (phase 4) */
 } ds_scan_opts;
 
