@@ -1103,6 +1103,122 @@ static void bootstrap_kernel(ds_dump *d, open_ctx *cx)
     find_kdbg(d, cx);
 }
 
+/* Profile auto-detection, for images whose build could not be read (no
+ * header, KUSER_SHARED_DATA and KDBG unreadable).  Search physical memory
+ * for the System process's ImageFileName ("System" + 9 NULs) and, for each
+ * hit and each profile of the architecture, check what that profile says
+ * should surround it: PID 4 and two kernel list pointers in the same page;
+ * then, through the page tables, that the VA its list neighbour gives for
+ * it holds a process object named System with PID 4, and that the first
+ * entry of its thread list is a thread of PID 4.  The first profile that
+ * passes wins.  Bounded by DETECT_MAX_HITS name hits. */
+#define DETECT_MAX_HITS 256u
+
+typedef struct detect_ctx {
+    ds_dump *d;
+    bool is64;
+    unsigned hits;
+    const ds_profile *found;
+    uint64_t head;          /* PsActiveProcessHead = System's Blink */
+} detect_ctx;
+
+static bool kva_ok(const ds_dump *d, uint64_t v)
+{
+    return d->kvas.mode == DS_PAGING_X64 ? ds_is_kernel_va64(v) : (v >= 0x80000000u && v <= 0xffffffffu);
+}
+
+static uint64_t rd_ptr_buf(const uint8_t *b, unsigned ptr)
+{
+    uint64_t v = 0;
+    memcpy(&v, b, ptr);
+    return v;
+}
+
+static bool system_fits(detect_ctx *dc, const ds_profile *p, const uint8_t *page, size_t name_off)
+{
+    ds_dump *d = dc->d;
+    unsigned ptr = p->ptr_size;
+    if (p->ep_name == DS_OFF_NONE || p->ep_pid == DS_OFF_NONE || p->ep_links == DS_OFF_NONE ||
+        p->ep_thread_list == DS_OFF_NONE || p->et_thread_list == DS_OFF_NONE ||
+        p->et_cid_pid == DS_OFF_NONE || name_off < p->ep_name)
+        return false;
+    size_t body = name_off - p->ep_name; /* may be negative: checked per field */
+    if (body + p->ep_pid < body || p->ep_pid > p->ep_name)
+        return false;
+    if (name_off - (p->ep_name - p->ep_pid) + ptr > DS_PAGE_SIZE ||
+        name_off - (p->ep_name - p->ep_links) + 2 * ptr > DS_PAGE_SIZE)
+        return false;
+    if (rd_ptr_buf(page + name_off - (p->ep_name - p->ep_pid), ptr) != 4)
+        return false;
+    uint64_t flink = rd_ptr_buf(page + name_off - (p->ep_name - p->ep_links), ptr);
+    uint64_t blink = rd_ptr_buf(page + name_off - (p->ep_name - p->ep_links) + ptr, ptr);
+    if (!kva_ok(d, flink) || !kva_ok(d, blink))
+        return false;
+    uint64_t me = 0, pid = 0, tl = 0, tpid = 0;
+    if (ds_kread_ptr(d, flink + ptr, &me) != DS_OK || !kva_ok(d, me))
+        return false;
+    uint64_t va = me - p->ep_links;
+    uint8_t type = 0, ttype = 0;
+    char name[16] = "";
+    if (ds_kread(d, va, &type, 1) != DS_OK || type != 3 ||
+        ds_kread_ptr(d, va + p->ep_pid, &pid) != DS_OK || pid != 4 ||
+        ds_kread(d, va + p->ep_name, name, 15) != DS_OK || memcmp(name, "System", 7) != 0)
+        return false;
+    if (ds_kread_ptr(d, va + p->ep_thread_list, &tl) != DS_OK || !kva_ok(d, tl))
+        return false;
+    uint64_t th = tl - p->et_thread_list;
+    if (ds_kread(d, th, &ttype, 1) != DS_OK || ttype != 6 ||
+        ds_kread_ptr(d, th + p->et_cid_pid, &tpid) != DS_OK || tpid != 4)
+        return false;
+    dc->head = blink;
+    return true;
+}
+
+static int detect_in_extent(void *ctx, uint64_t pfn, uint64_t npages, uint64_t file_off)
+{
+    (void)pfn;
+    detect_ctx *dc = ctx;
+    static const char pat[15] = "System";
+    for (uint64_t i = 0; i < npages && dc->hits < DETECT_MAX_HITS; i++) {
+        const uint8_t *page = ds_file_ptr(&dc->d->file, file_off + i * DS_PAGE_SIZE, DS_PAGE_SIZE);
+        if (!page)
+            return 1;
+        const uint8_t *p = page;
+        while ((size_t)(p - page) + sizeof(pat) <= DS_PAGE_SIZE) {
+            const uint8_t *h = memmem(p, DS_PAGE_SIZE - (size_t)(p - page), pat, sizeof(pat));
+            if (!h)
+                break;
+            p = h + 1;
+            dc->hits++;
+            for (unsigned k = 0; k < ds_profile_count; k++) {
+                const ds_profile *pr = &ds_profiles[k];
+                if ((bool)pr->is64 == dc->is64 && system_fits(dc, pr, page, (size_t)(h - page))) {
+                    dc->found = pr;
+                    return 1;
+                }
+            }
+        }
+    }
+    return dc->hits >= DETECT_MAX_HITS;
+}
+
+static void detect_profile(ds_dump *d, bool is64)
+{
+    if (d->kvas.mode == DS_PAGING_NONE)
+        return;
+    detect_ctx dc = { .d = d, .is64 = is64 };
+    ds_physmap_foreach_extent(&d->pm, detect_in_extent, &dc);
+    if (!dc.found)
+        return;
+    d->profile = dc.found;
+    d->profile_match = DS_PROFILE_DETECTED;
+    if (!d->ps_active_process_head) {
+        d->ps_active_process_head = dc.head;
+        d->list_head_source = DS_SRC_SCAN;
+    }
+    ds_dump_note(d, "build unknown: profile %s detected from the System process", dc.found->key);
+}
+
 static void choose_profile(ds_dump *d, const open_ctx *cx)
 {
     const char *key = cx->opts ? cx->opts->force_profile : NULL;
@@ -1119,7 +1235,9 @@ static void choose_profile(ds_dump *d, const open_ctx *cx)
         return;
     }
     if (!d->build) {
-        ds_dump_note(d, "build unknown: no profile");
+        detect_profile(d, is64);
+        if (!d->profile)
+            ds_dump_note(d, "build unknown: no profile");
         return;
     }
     d->profile = ds_profile_select(d->build, is64, &d->profile_match);

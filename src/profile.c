@@ -154,6 +154,8 @@ const char *ds_profile_match_name(ds_profile_match m)
         return "nearest";
     case DS_PROFILE_OUTSIDE:
         return "outside";
+    case DS_PROFILE_DETECTED:
+        return "detected";
     }
     return "unknown";
 }

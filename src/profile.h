@@ -128,6 +128,8 @@ typedef enum ds_profile_match {
     DS_PROFILE_EXACT = 0,   /* build inside [build_min, build_max] of a row */
     DS_PROFILE_NEAREST,     /* between rows of one branch: nearest earlier row */
     DS_PROFILE_OUTSIDE,     /* not covered; returned row is a best guess or NULL */
+    DS_PROFILE_DETECTED,    /* build unknown: the row whose offsets fit the System
+                               process and its first thread (dump.c) */
 } ds_profile_match;
 
 extern const ds_profile ds_profiles[];

@@ -89,7 +89,8 @@ typedef struct tproc {
 } tproc;
 
 typedef struct tthread {
-    uint64_t tid, pid, va;
+    uint64_t tid, pid, va, pa, start, win32_start, teb, trap_frame, trap_ip, trap_sp;
+    char create[40];
 } tthread;
 
 typedef struct truth {
@@ -130,6 +131,14 @@ static void load_truth(const char *path, truth *tr)
             t->tid = jnum(line, "tid");
             t->pid = jnum(line, "pid");
             t->va = jnum(line, "ethread_va");
+            t->pa = jnum(line, "ethread_pa");
+            t->start = jnum(line, "start_address");
+            t->win32_start = jnum(line, "win32_start_address");
+            t->teb = jnum(line, "teb");
+            t->trap_frame = jnum(line, "trap_frame");
+            t->trap_ip = jnum(line, "trap_ip");
+            t->trap_sp = jnum(line, "trap_sp");
+            jget(line, "create_time", t->create, sizeof(t->create));
         } else if (strcmp(type, "decoy") == 0) {
             tr->decoy = realloc(tr->decoy, (tr->nd + 1) * sizeof(*tr->decoy));
             tr->decoy[tr->nd++] = jnum(line, "pa");
@@ -206,6 +215,31 @@ static void check_process(const char *key, const char *fmt, const ds_scan_result
               t->name, p->sources);
 }
 
+static void check_thread(const char *key, const char *fmt, const ds_scan_result *r,
+                         const tthread *tt)
+{
+    const ds_thread *t = find_thread(r, tt->va);
+    CHECK(t, "thread tid %" PRIu64 " at va 0x%" PRIx64 " not reported", tt->tid, tt->va);
+    if (!t)
+        return;
+    CHECK(t->tid == tt->tid && t->pid == tt->pid, "thread tid %" PRIu64 "/%" PRIu64 " pid %" PRIu64
+          "/%" PRIu64, t->tid, tt->tid, t->pid, tt->pid);
+    CHECK(t->ethread_pa == tt->pa, "tid %" PRIu64 " pa 0x%" PRIx64 " != 0x%" PRIx64, tt->tid,
+          t->ethread_pa, tt->pa);
+    CHECK(t->start_address == tt->start && t->win32_start_address == tt->win32_start &&
+              t->teb == tt->teb,
+          "tid %" PRIu64 " start/win32start/teb differ", tt->tid);
+    char iso[DS_TIME_ISO_LEN] = "";
+    if (!ds_time_iso(t->create_time, iso))
+        strcpy(iso, "null");
+    CHECK(strcmp(iso, tt->create) == 0, "tid %" PRIu64 " create %s != %s", tt->tid, iso,
+          tt->create);
+    if (tt->trap_frame != DS_NO_VALUE && tt->trap_frame != 0)
+        CHECK(t->rip == tt->trap_ip && t->rsp == tt->trap_sp,
+              "tid %" PRIu64 " rip/rsp 0x%" PRIx64 "/0x%" PRIx64 " != 0x%" PRIx64 "/0x%" PRIx64,
+              tt->tid, t->rip, t->rsp, tt->trap_ip, tt->trap_sp);
+}
+
 static void scan_case(const char *key, const char *fmt)
 {
     char dir[] = "/tmp/ds_scan_XXXXXX";
@@ -253,14 +287,12 @@ static void scan_case(const char *key, const char *fmt)
             CHECK(tr.decoy[k] != r.procs[i].eprocess_pa && tr.decoy[k] != r.procs[i].pool_pa,
                   "decoy at 0x%" PRIx64 " reported", tr.decoy[k]);
     }
-    for (size_t i = 0; i < tr.nt; i++) {
-        const ds_thread *t = find_thread(&r, tr.t[i].va);
-        CHECK(t, "thread tid %" PRIu64 " at va 0x%" PRIx64 " not reported", tr.t[i].tid,
-              tr.t[i].va);
-        if (t)
-            CHECK(t->tid == tr.t[i].tid && t->pid == tr.t[i].pid, "thread tid %" PRIu64 "/%" PRIu64,
-                  t->tid, tr.t[i].tid);
-    }
+    for (size_t i = 0; i < tr.nt; i++)
+        check_thread(key, fmt, &r, &tr.t[i]);
+    for (size_t i = 0; i < r.nthreads; i++)
+        for (size_t k = 0; k < tr.nd; k++)
+            CHECK(tr.decoy[k] != r.threads[i].ethread_pa && tr.decoy[k] != r.threads[i].pool_pa,
+                  "decoy at 0x%" PRIx64 " reported as a thread", tr.decoy[k]);
     CHECK(r.nthreads == tr.nt, "%zu threads reported, truth has %zu", r.nthreads, tr.nt);
     if (failures != before)
         print_error("%s %s: %d problems (tag_hits %" PRIu64 " struct_hits %" PRIu64 ")\n", key,

@@ -1,0 +1,313 @@
+/* test_scan_hostile.c - the scanner on dumps that lie.
+ *
+ * Starts from generated raw dumps (file offset == physical address, so a
+ * structure is patched by writing at its physical address) and breaks the
+ * kernel's own bookkeeping the way malware or memory smear does:
+ *   - an active-process list that loops without returning to its head, and
+ *     an entry pointing at itself;
+ *   - a PspCidTable whose TableCode claims three levels and points back at
+ *     the handle table (a table that contains itself);
+ *   - random overwrites of object bodies, pool headers and page tables;
+ *   - a file cut short after it was generated.
+ * Every case must finish (bounded walks), return DS_OK, and still report
+ * the processes the damage did not touch.  Run under ASan/UBSan by the
+ * suite, this is also the memory-safety check of the scan layer. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/dumpgen/gen.h"
+#include "scan/scan.h"
+
+typedef struct tp {
+    uint64_t pa, va;
+    bool linked;
+} tp;
+
+typedef struct fixture {
+    char dir[64], path[128], tpath[160];
+    tp procs[256];
+    size_t np;
+    uint64_t cid_table; /* VA of the HANDLE_TABLE */
+    const ds_profile *p;
+} fixture;
+
+static uint64_t field_u64(const char *line, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof(pat), "\"%s\":\"", key);
+    const char *s = strstr(line, pat);
+    return s ? strtoull(s + strlen(pat), NULL, 16) : 0;
+}
+
+static void make_dump(fixture *fx, const char *key, uint64_t seed)
+{
+    memset(fx, 0, sizeof(*fx));
+    strcpy(fx->dir, "/tmp/ds_hostile_XXXXXX");
+    assert_non_null(mkdtemp(fx->dir));
+    snprintf(fx->path, sizeof(fx->path), "%s/d.raw", fx->dir);
+    snprintf(fx->tpath, sizeof(fx->tpath), "%s.truth.ndjson", fx->path);
+    gen_opts go = {.out_path = fx->path, .build_key = key, .size_mib = 32, .seed = seed,
+                   .format = GEN_FMT_RAW};
+    gen_summary sum;
+    ds_errbuf eb = {{0}};
+    assert_int_equal(gen_run(&go, &sum, &eb), DS_OK);
+    fx->p = ds_profile_by_key(key);
+    FILE *f = fopen(fx->tpath, "r");
+    assert_non_null(f);
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        if (strstr(line, "\"type\":\"dump_truth\""))
+            fx->cid_table = field_u64(line, "cid_handle_table");
+        if (!strstr(line, "\"type\":\"process\"") || fx->np == 256)
+            continue;
+        tp *t = &fx->procs[fx->np++];
+        t->pa = field_u64(line, "eprocess_pa");
+        t->va = field_u64(line, "eprocess_va");
+        t->linked = strstr(line, "\"linked\":true") != NULL;
+    }
+    free(line);
+    fclose(f);
+}
+
+static void drop_dump(fixture *fx)
+{
+    unlink(fx->path);
+    unlink(fx->tpath);
+    rmdir(fx->dir);
+}
+
+static void poke(const fixture *fx, uint64_t pa, const void *v, size_t n)
+{
+    FILE *f = fopen(fx->path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, (long)pa, SEEK_SET), 0);
+    assert_int_equal(fwrite(v, n, 1, f), 1);
+    fclose(f);
+}
+
+static void poke_ptr(const fixture *fx, uint64_t pa, uint64_t v)
+{
+    poke(fx, pa, &v, fx->p->ptr_size);
+}
+
+/* Physical address of kernel VA va in the generated dump. */
+static uint64_t pa_of(const ds_dump *d, uint64_t va)
+{
+    ds_xlat x;
+    return ds_vtop(&d->kvas, va, &x) == DS_OK ? x.pa : 0;
+}
+
+/* Open + scan; returns the number of truth processes reported. */
+static size_t scan_count(const fixture *fx, ds_scan_result *r)
+{
+    ds_dump *d = NULL;
+    ds_errbuf eb = {{0}};
+    assert_int_equal(ds_dump_open(&d, fx->path, NULL, &eb), DS_OK);
+    assert_int_equal(ds_scan(d, NULL, r, &eb), DS_OK);
+    size_t found = 0;
+    for (size_t i = 0; i < fx->np; i++)
+        for (size_t k = 0; k < r->nprocs; k++)
+            if (r->procs[k].eprocess_pa == fx->procs[i].pa) {
+                found++;
+                break;
+            }
+    ds_dump_close(d);
+    return found;
+}
+
+/* Two linked processes whose list entries lie inside one page each. */
+static void pick_two(const fixture *fx, const tp **a, const tp **b)
+{
+    *a = *b = NULL;
+    for (size_t i = 0; i < fx->np; i++) {
+        const tp *t = &fx->procs[i];
+        if (!t->linked || ((t->pa + fx->p->ep_links) & 0xfff) + 16 > 0x1000)
+            continue;
+        if (!*a)
+            *a = t;
+        else if (!*b && i > 4)
+            *b = t;
+    }
+    assert_non_null(*a);
+    assert_non_null(*b);
+}
+
+static void test_list_loops(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"win10_2004_22h2_x64", "win7_sp1_x86", "winxp_sp3_x86"};
+    for (size_t k = 0; k < 3; k++) {
+        fixture fx;
+        make_dump(&fx, keys[k], 21);
+        const tp *a, *b;
+        pick_two(&fx, &a, &b);
+        unsigned ptr = fx.p->ptr_size;
+        /* b -> a and a -> b: a ring that never returns to the head, both
+         * directions; and an entry whose Blink points at itself. */
+        poke_ptr(&fx, b->pa + fx.p->ep_links, a->va + fx.p->ep_links);
+        poke_ptr(&fx, a->pa + fx.p->ep_links + ptr, b->va + fx.p->ep_links);
+        poke_ptr(&fx, a->pa + fx.p->ep_links, b->va + fx.p->ep_links);
+        ds_scan_result r;
+        size_t found = scan_count(&fx, &r);
+        assert_int_equal(found, fx.np);
+        assert_true(r.stats.list_entries <= fx.np);
+        ds_scan_result_free(&r);
+        drop_dump(&fx);
+    }
+}
+
+static void test_cid_table_contains_itself(void **state)
+{
+    (void)state;
+    fixture fx;
+    make_dump(&fx, "win10_2004_22h2_x64", 22);
+    assert_true(fx.cid_table != 0);
+    ds_dump *d = NULL;
+    ds_errbuf eb = {{0}};
+    assert_int_equal(ds_dump_open(&d, fx.path, NULL, &eb), DS_OK);
+    uint64_t table_pa = pa_of(d, fx.cid_table);
+    ds_dump_close(d);
+    assert_true(table_pa != 0);
+    /* TableCode (+8 on 8.1+): three levels, pointing at the page of the
+     * handle table itself. */
+    poke_ptr(&fx, table_pa + 8, (fx.cid_table & ~0xfffull) | 2);
+    ds_scan_result r;
+    assert_int_equal(scan_count(&fx, &r), fx.np);
+    ds_scan_result_free(&r);
+    drop_dump(&fx);
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Random damage around every object and in the kernel's top-level page
+ * table: nothing may crash; undamaged objects are still found. */
+static void test_random_damage(void **state)
+{
+    (void)state;
+    for (uint64_t round = 0; round < 12; round++) {
+        fixture fx;
+        make_dump(&fx, round % 3 == 2 ? "win7_sp1_x86" : "win10_2004_22h2_x64", 100 + round);
+        uint64_t rng = 0x9e3779b97f4a7c15ull * (round + 1);
+        for (size_t i = 0; i < fx.np; i += 2) {
+            for (int n = 0; n < 8; n++) {
+                uint64_t at = fx.procs[i].pa - 0x40 + xorshift(&rng) % 0x800;
+                uint64_t junk = xorshift(&rng);
+                if (n & 1)
+                    junk = (junk & 0xffffffffull) | 0xffff800000000000ull; /* kernel-looking */
+                poke(&fx, at, &junk, 8);
+            }
+        }
+        ds_dump *d = NULL;
+        ds_errbuf eb = {{0}};
+        assert_int_equal(ds_dump_open(&d, fx.path, NULL, &eb), DS_OK);
+        uint64_t dtb = d->dtb & ~0xfffull;
+        ds_dump_close(d);
+        for (int n = 0; n < 24; n++) { /* garbage kernel PML4/PD entries */
+            uint64_t junk = xorshift(&rng);
+            poke(&fx, dtb + 0x800 + (xorshift(&rng) % 0x100) * 8, &junk, 8);
+        }
+        ds_scan_result r;
+        d = NULL;
+        if (ds_dump_open(&d, fx.path, NULL, &eb) == DS_OK) {
+            ds_err e = ds_scan(d, NULL, &r, &eb);
+            if (e == DS_OK) {
+                for (size_t k = 0; k < r.nprocs; k++)
+                    assert_true(r.procs[k].score >= DS_SCAN_DEFAULT_MIN_SCORE);
+                ds_scan_result_free(&r);
+            }
+            ds_dump_close(d);
+        }
+        drop_dump(&fx);
+    }
+}
+
+static void test_truncated_after_generation(void **state)
+{
+    (void)state;
+    fixture fx;
+    make_dump(&fx, "win10_2004_22h2_x64", 23);
+    assert_int_equal(truncate(fx.path, 20ll << 20), 0);
+    ds_dump *d = NULL;
+    ds_errbuf eb = {{0}};
+    if (ds_dump_open(&d, fx.path, NULL, &eb) == DS_OK) {
+        ds_scan_result r;
+        /* the build may be unreadable now (its pages are gone): then the
+         * scan refuses cleanly instead of guessing */
+        ds_err e = ds_scan(d, NULL, &r, &eb);
+        assert_true(e == DS_OK || (e == DS_ERR_UNSUPPORTED && !d->profile));
+        if (e == DS_OK) {
+            assert_true(r.stats.bytes_scanned <= (20ull << 20));
+            ds_scan_result_free(&r);
+        }
+        ds_dump_close(d);
+    }
+    drop_dump(&fx);
+}
+
+/* No build anywhere (KUSER_SHARED_DATA and KDBG wiped): the profile is
+ * detected from the System process and the scan still finds everything. */
+static void test_profile_detected(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"win10_2004_22h2_x64", "win11_24h2_x64", "win7_sp1_x86"};
+    for (size_t k = 0; k < 3; k++) {
+        fixture fx;
+        make_dump(&fx, keys[k], 24);
+        ds_dump *d = NULL;
+        ds_errbuf eb = {{0}};
+        assert_int_equal(ds_dump_open(&d, fx.path, NULL, &eb), DS_OK);
+        assert_non_null(d->profile);
+        const char *want = d->profile->key;
+        uint64_t kuser = pa_of(d, fx.p->is64 ? 0xfffff78000000000ull : 0xffdf0000ull);
+        uint64_t kdbg = d->kdbg_va ? pa_of(d, d->kdbg_va) : 0;
+        ds_dump_close(d);
+        assert_true(kuser != 0);
+        static const uint8_t zero[0x1000];
+        poke(&fx, kuser, zero, sizeof(zero));
+        if (kdbg)
+            poke(&fx, kdbg, zero, 0x380);
+        assert_int_equal(ds_dump_open(&d, fx.path, NULL, &eb), DS_OK);
+        assert_int_equal(d->build, 0);
+        assert_non_null(d->profile);
+        assert_int_equal(d->profile_match, DS_PROFILE_DETECTED);
+        /* rows with the same layout (7600 and 7601 x86) are equally right */
+        const ds_profile *w = ds_profile_by_key(want), *got = d->profile;
+        assert_int_equal(got->ep_pid, w->ep_pid);
+        assert_int_equal(got->ep_links, w->ep_links);
+        assert_int_equal(got->ep_name, w->ep_name);
+        assert_int_equal(got->et_cid_pid, w->et_cid_pid);
+        assert_int_equal(got->et_thread_list, w->et_thread_list);
+        ds_dump_close(d);
+        ds_scan_result r;
+        assert_int_equal(scan_count(&fx, &r), fx.np);
+        ds_scan_result_free(&r);
+        drop_dump(&fx);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_list_loops),
+        cmocka_unit_test(test_cid_table_contains_itself),
+        cmocka_unit_test(test_random_damage),
+        cmocka_unit_test(test_truncated_after_generation),
+        cmocka_unit_test(test_profile_detected),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
