@@ -3,7 +3,7 @@
 #include "records.h"
 
 static const char *const view_names[DS_VIEW_COUNT] = {
-    "pool", "struct", "list", "thread", "cid", "session", "threadlist",
+    "pool", "struct", "list", "thread", "cid", "session", "threadlist", "handles",
 };
 
 static const char *const check_names[DS_CHECK_COUNT] = {
@@ -14,6 +14,7 @@ static const char *const check_names[DS_CHECK_COUNT] = {
 static const char *const reason_names[DS_REASON_COUNT] = {
     "not_in_active_list", "in_cid_table", "live_threads", "tag_wiped", "exit_time_set",
     "pool_freed", "no_active_threads", "in_session_list", "special_process", "kernel_unmapped",
+    "in_system_handles",
 };
 
 const char *ds_view_name(unsigned i)

@@ -21,8 +21,9 @@ enum ds_view {
     DS_VIEW_CID = 1u << 4,     /* PspCidTable ("cid") */
     DS_VIEW_SESSION = 1u << 5, /* SessionProcessLinks ("session") */
     DS_VIEW_THREADLIST = 1u << 6, /* a process's thread list (threads only) ("threadlist") */
+    DS_VIEW_HANDLES = 1u << 7, /* System process handle table ("handles") */
 };
-#define DS_VIEW_COUNT 7
+#define DS_VIEW_COUNT 8
 const char *ds_view_name(unsigned bit_index);
 
 /* Validation checks; a set bit in `failed` means the check failed. */
@@ -55,8 +56,9 @@ enum ds_reason {
     DS_RSN_IN_SESSION_LIST = 1u << 7,
     DS_RSN_SPECIAL_PROCESS = 1u << 8, /* System/Idle/Registry/MemCompression rule */
     DS_RSN_KERNEL_UNMAPPED = 1u << 9,
+    DS_RSN_SYSTEM_HANDLE = 1u << 10, /* the System process holds a handle to it */
 };
-#define DS_REASON_COUNT 10
+#define DS_REASON_COUNT 11
 const char *ds_reason_name(unsigned bit_index);
 
 #define DS_NO_VALUE UINT64_MAX

@@ -365,6 +365,9 @@ typedef struct cid_walk {
     xv *x;
     unsigned entries, budget;
     unsigned esz, per_page;
+    bool to_header;     /* entries point at OBJECT_HEADERs (process handle
+                           tables), not bodies (PspCidTable) */
+    uint32_t view;
 } cid_walk;
 
 static void cid_leaf(cid_walk *w, uint64_t page_va, uint64_t first_index)
@@ -384,14 +387,24 @@ static void cid_leaf(cid_walk *w, uint64_t page_va, uint64_t first_index)
         uint64_t obj = cid_object(w->x, v);
         if (!kptr(w->x, obj) || first_index + i == 0)
             continue;
+        if (w->to_header)
+            obj += w->x->p->oh_body;
         uint8_t type;
-        if (ds_kread(w->x->vc->d, obj, &type, 1) != DS_OK)
+        if (ds_kread(w->x->vc->d, obj, &type, 1) != DS_OK) {
+            /* body not mapped: a record placed at this VA by its list
+             * neighbours (resolve_unmapped) is still named by the table */
+            uint32_t known;
+            if (map_get(&w->x->proc_by_va, obj, &known)) {
+                w->x->r->procs[known].sources |= w->view;
+                w->entries++;
+            }
             continue;
+        }
         long idx = -1;
         if (type == 3)
-            idx = proc_at_va(w->x, obj, DS_VIEW_CID);
+            idx = proc_at_va(w->x, obj, w->view);
         else if (type == 6)
-            idx = thread_at_va(w->x, obj, DS_VIEW_CID);
+            idx = thread_at_va(w->x, obj, w->view);
         if (idx >= 0)
             w->entries++;
     }
@@ -415,21 +428,39 @@ static void cid_level(cid_walk *w, uint64_t table_va, unsigned level, uint64_t f
     }
 }
 
-static void cid_view(xv *x)
+/* Walk the HANDLE_TABLE at table_va; returns the objects found. */
+static unsigned walk_handle_table(xv *x, uint64_t table_va, bool to_header, uint32_t view)
 {
-    const ds_dump *d = x->vc->d;
-    uint64_t table = 0, code = 0;
-    if (!kptr(x, d->psp_cid_table) || !rdptr(x, d->psp_cid_table, &table) || !kptr(x, table))
-        return;
+    uint64_t code = 0;
     /* HANDLE_TABLE.TableCode: offset 8 from Windows 8 on, 0 before. */
     unsigned off = x->p->build_min >= 9200 ? 8 : 0;
-    if (!rdptr(x, table + off, &code) || !kptr(x, code & ~3ull))
-        return;
-    cid_walk w = {.x = x, .budget = DS_XVIEW_MAX_CID};
+    if (!kptr(x, table_va) || !rdptr(x, table_va + off, &code) || !kptr(x, code & ~3ull))
+        return 0;
+    cid_walk w = {.x = x, .budget = DS_XVIEW_MAX_CID, .to_header = to_header, .view = view};
     w.esz = x->p->is64 ? 16 : 8;
     w.per_page = DS_PAGE_SIZE / w.esz;
     cid_level(&w, code & ~(uint64_t)(DS_PAGE_SIZE - 1), (unsigned)(code & 3), 0);
-    x->r->stats.cid_entries = w.entries;
+    return w.entries;
+}
+
+static void cid_view(xv *x)
+{
+    const ds_dump *d = x->vc->d;
+    uint64_t table = 0;
+    if (!kptr(x, d->psp_cid_table) || !rdptr(x, d->psp_cid_table, &table))
+        return;
+    x->r->stats.cid_entries = walk_handle_table(x, table, false, DS_VIEW_CID);
+}
+
+/* MemProcFS's no-link check: the System process (PID 4) holds handles to
+ * processes; its handle table entries point at OBJECT_HEADERs. */
+static void system_handles_view(xv *x)
+{
+    uint64_t sys = x->vc->system_eprocess, table = 0;
+    if (!sys || x->p->ep_object_table == DS_OFF_NONE ||
+        !rdptr(x, sys + x->p->ep_object_table, &table))
+        return;
+    walk_handle_table(x, table, true, DS_VIEW_HANDLES);
 }
 
 /* ---- sessions ----------------------------------------------------------- */
@@ -502,6 +533,8 @@ static void verdict(ds_proc *o, bool have_list)
     if (o->unlinked) {
         if (o->sources & DS_VIEW_CID)
             rs |= DS_RSN_IN_CID_TABLE;
+        if (o->sources & DS_VIEW_HANDLES)
+            rs |= DS_RSN_SYSTEM_HANDLE;
         if (o->sources & DS_VIEW_THREAD)
             rs |= DS_RSN_LIVE_THREADS;
         if (o->sources & DS_VIEW_SESSION)
@@ -563,6 +596,7 @@ ds_err ds_xview(const ds_vctx *vc, ds_scan_result *r, int min_score)
         thread_lists(&x);
         thread_view(&x);
         cid_view(&x);
+        system_handles_view(&x);
         session_view(&x);
     }
     finish(&x);

@@ -11,6 +11,7 @@
  *            build; every process and thread object in it.
  *   session  SessionProcessLinks rings entered from processes on the
  *            active list.
+ *   handles  entries of the System (PID 4) process's handle table.
  * Objects a view reaches that the scan missed are validated and added.
  * Verdicts (records.h): unlinked = seen, not on the active list, not
  * special; terminated = ExitTime set, or no active threads and an exit

@@ -85,7 +85,7 @@ static bool jbool(const char *line, const char *key)
 typedef struct tproc {
     uint64_t pid, ppid, va, pa;
     char name[32], category[40], create[40];
-    bool linked;
+    bool linked, in_cid;
 } tproc;
 
 typedef struct tthread {
@@ -125,6 +125,7 @@ static void load_truth(const char *path, truth *tr)
             jget(line, "category", p->category, sizeof(p->category));
             jget(line, "create_time", p->create, sizeof(p->create));
             p->linked = jbool(line, "linked");
+            p->in_cid = jbool(line, "in_cid_table");
         } else if (strcmp(type, "thread") == 0) {
             tr->t = realloc(tr->t, (tr->nt + 1) * sizeof(*tr->t));
             tthread *t = &tr->t[tr->nt++];
@@ -210,6 +211,8 @@ static void check_process(const char *key, const char *fmt, const ds_scan_result
           p->terminated);
     CHECK(p->unlinked == !t->linked || p->pid == 0, "%s (%s) unlinked=%d linked=%d", t->name,
           t->category, p->unlinked, t->linked);
+    CHECK(!!(p->sources & DS_VIEW_CID) == t->in_cid, "%s (%s) cid view %d, truth %d", t->name,
+          t->category, !!(p->sources & DS_VIEW_CID), t->in_cid);
     if (strstr(t->category, "tag_wiped"))
         CHECK(!(p->sources & DS_VIEW_POOL) && p->tag_wiped, "%s tag-wiped but sources 0x%x",
               t->name, p->sources);
