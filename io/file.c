@@ -74,11 +74,17 @@ ds_err ds_file_read(const ds_file *f, uint64_t off, void *buf, size_t len)
 {
     if (!ds_file_has(f, off, len))
         return DS_ERR_TRUNCATED;
-    /* pread even when the file is mapped: copying from the mapping would
-     * fault it in with the kernel's fault-around (64 KiB per touch), and
-     * the scattered reads of page-table walks then pin hundreds of MiB of
-     * page cache in our resident set.  A pread costs a syscall and keeps
-     * peak RSS at the size of our own buffers. */
+    /* Large files: pread even when the file is mapped.  Copying from the
+     * mapping would fault it in with the kernel's fault-around (64 KiB per
+     * touch), and the scattered reads of page-table walks then pin
+     * hundreds of MiB of page cache in our resident set; a pread costs a
+     * syscall and keeps peak RSS at the size of our own buffers.  Small
+     * files (minidumps: thousands of tiny reads each) are copied from the
+     * mapping: their whole size is a bounded RSS cost. */
+    if (f->map && f->size <= DS_FILE_SMALL) {
+        memcpy(buf, f->map + off, len);
+        return DS_OK;
+    }
     uint8_t *p = buf;
     while (len) {
         ssize_t n = pread(f->fd, p, len, (off_t)off);

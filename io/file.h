@@ -3,8 +3,8 @@
  * A ds_file is opened O_RDONLY (never written), fstat'ed, rejected when it
  * is a directory or empty, and mapped PROT_READ/MAP_SHARED when it is a
  * regular file, so large structures (a dump's page bitmap) can be used in
- * place through ds_file_ptr.  Small random reads go through pread (see
- * ds_file_read) to keep the resident set small.  Every accessor is
+ * place through ds_file_ptr.  Small random reads of large files go
+ * through pread (see ds_file_read) to keep the resident set small.  Every accessor is
  * bounds-checked against the size seen at open time: a request that would
  * cross end-of-file fails with DS_ERR_TRUNCATED instead of faulting.
  * Sequential bulk reading of large extents lives in stream.h. */
@@ -32,8 +32,11 @@ enum {
 ds_err ds_file_open(ds_file *f, const char *path, unsigned flags, ds_errbuf *eb);
 void ds_file_close(ds_file *f);
 
-/* Copy len bytes at off into buf with pread (never through the mapping,
- * see file.c).  DS_ERR_TRUNCATED if off+len > size. */
+/* Files up to this size are read through the mapping; larger ones with
+ * pread (see ds_file_read in file.c). */
+#define DS_FILE_SMALL (64ull << 20)
+
+/* Copy len bytes at off into buf.  DS_ERR_TRUNCATED if off+len > size. */
 ds_err ds_file_read(const ds_file *f, uint64_t off, void *buf, size_t len);
 
 /* Pointer to len bytes at off inside the mapping, or NULL when out of

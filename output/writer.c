@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "../src/timefmt.h"
 
@@ -681,24 +682,26 @@ void ds_rec_str_array(ds_rec *r, const char *name, const char *const *v, size_t 
 
 /* ---- writing ---------------------------------------------------------- */
 
-/* Find or register the slot for r's type; caller holds the lock.  On
- * first sight in CSV, the header row is written before the record. */
-static ds_err type_slot_for(ds_writer *w, const ds_rec *r, type_slot **out, bool *first)
+/* Find or register the slot for a record type (names: its field list);
+ * caller holds the lock.  On first sight in CSV, the header row is
+ * written before the record. */
+static ds_err type_slot_for(ds_writer *w, const char *type, const char *names, type_slot **out,
+                            bool *first)
 {
     *first = false;
     for (unsigned i = 0; i < w->ntypes; i++) {
-        if (strcmp(w->types[i].name, r->type) == 0) {
+        if (strcmp(w->types[i].name, type) == 0) {
             *out = &w->types[i];
-            return strcmp(w->types[i].fields, ds_sb_str(&r->names)) == 0 ? DS_OK : DS_ERR_ARG;
+            return strcmp(w->types[i].fields, names) == 0 ? DS_OK : DS_ERR_ARG;
         }
     }
     if (w->ntypes == DS_WRITER_MAX_TYPES)
         return DS_ERR_ARG;
     type_slot *t = &w->types[w->ntypes];
-    t->fields = strdup(ds_sb_str(&r->names));
+    t->fields = strdup(names);
     if (!t->fields)
         return DS_ERR_NOMEM;
-    snprintf(t->name, sizeof(t->name), "%s", r->type);
+    snprintf(t->name, sizeof(t->name), "%s", type);
     t->file = NULL;
     w->ntypes++;
     *out = t;
@@ -724,11 +727,15 @@ static FILE *type_file(ds_writer *w, type_slot *t)
     return t->file;
 }
 
-static ds_err write_main(ds_writer *w, ds_rec *r)
+/* Write one encoded main-route record (type, comma-separated field
+ * names, line); caller holds the lock.  Shared by ds_rec_end and
+ * ds_writer_write_batch. */
+static ds_err write_main_parts(ds_writer *w, const char *type, const char *names,
+                               const char *line, size_t len)
 {
     type_slot *t;
     bool first;
-    ds_err e = type_slot_for(w, r, &t, &first);
+    ds_err e = type_slot_for(w, type, names, &t, &first);
     if (e)
         return e;
     FILE *f = w->dir ? type_file(w, t) : w->main_out;
@@ -739,25 +746,48 @@ static ds_err write_main(ds_writer *w, ds_rec *r)
         write_locked(w, f, t->fields, strlen(t->fields), what);
         write_locked(w, f, "\n", 1, what);
     }
-    write_locked(w, f, r->line.p, r->line.len, what);
+    write_locked(w, f, line, len, what);
     return w->io_failed ? DS_ERR_IO : DS_OK;
 }
 
-ds_err ds_rec_end(ds_rec *r)
+static ds_err write_main(ds_writer *w, ds_rec *r)
+{
+    return write_main_parts(w, r->type, ds_sb_str(&r->names), r->line.p, r->line.len);
+}
+
+/* Close r's line ('}' and newline) and detach it from its writer; *wp
+ * gets the writer.  DS_OK means "write it"; DS_ERR_ARG / DS_ERR_NOMEM as
+ * for ds_rec_end; a dropped record returns DS_OK with *drop set. */
+static ds_err rec_close(ds_rec *r, ds_writer **wp, bool *drop)
 {
     ds_writer *w = r->w;
     r->w = NULL; /* a second ds_rec_end without ds_rec_begin is refused */
+    *wp = w;
+    *drop = false;
     if (!w || r->bad)
         return DS_ERR_ARG;
-    if (r->route == DS_ROUTE_DROP)
-        return w->io_failed ? DS_ERR_IO : DS_OK;
+    if (r->route == DS_ROUTE_DROP) {
+        *drop = true;
+        return DS_OK;
+    }
     if (r->route == DS_ROUTE_MAIN && r->fmt == DS_OUT_NDJSON)
         ds_sb_addc(&r->line, '}');
     ds_sb_addc(&r->line, '\n');
     if (r->line.failed || r->names.failed)
         return DS_ERR_NOMEM;
+    return DS_OK;
+}
 
-    ds_err e = DS_OK;
+ds_err ds_rec_end(ds_rec *r)
+{
+    ds_writer *w;
+    bool drop;
+    ds_err e = rec_close(r, &w, &drop);
+    if (e != DS_OK)
+        return e;
+    if (drop)
+        return w->io_failed ? DS_ERR_IO : DS_OK;
+
     pthread_mutex_lock(&w->lock);
     if (w->io_failed)
         e = DS_ERR_IO;
@@ -765,6 +795,168 @@ ds_err ds_rec_end(ds_rec *r)
         e = write_main(w, r);
     else if (w->side_out)
         fwrite(r->line.p, 1, r->line.len, w->side_out); /* stderr: best effort */
+    pthread_mutex_unlock(&w->lock);
+    return e;
+}
+
+/* ---- batches ---------------------------------------------------------- */
+
+/* A batch is one byte arena of entries laid end to end: an entry_head,
+ * then the type name, the field-name list and the encoded line, each
+ * NUL-terminated so the writer can use them in place. */
+typedef struct entry_head {
+    uint32_t kind;       /* ENTRY_REC or ENTRY_TEXT */
+    uint32_t route;      /* ds_rec_route of a record */
+    size_t type_len, names_len, line_len;
+} entry_head;
+
+enum { ENTRY_REC = 1, ENTRY_TEXT = 2 };
+
+struct ds_batch {
+    char *p;
+    size_t len, cap;
+    size_t count;
+};
+
+ds_batch *ds_batch_new(void)
+{
+    return calloc(1, sizeof(ds_batch));
+}
+
+void ds_batch_free(ds_batch *b)
+{
+    if (!b)
+        return;
+    free(b->p);
+    free(b);
+}
+
+void ds_batch_clear(ds_batch *b)
+{
+    b->len = 0;
+    b->count = 0;
+}
+
+size_t ds_batch_bytes(const ds_batch *b)
+{
+    return b->cap;
+}
+
+size_t ds_batch_count(const ds_batch *b)
+{
+    return b->count;
+}
+
+/* Room for n more bytes, growing by doubling up to DS_BATCH_MAX. */
+static bool batch_reserve(ds_batch *b, size_t n)
+{
+    if (n > DS_BATCH_MAX || b->len > DS_BATCH_MAX - n)
+        return false;
+    if (b->len + n <= b->cap)
+        return true;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + n)
+        cap = cap > DS_BATCH_MAX / 2 ? DS_BATCH_MAX : cap * 2;
+    char *p = realloc(b->p, cap);
+    if (!p)
+        return false;
+    b->p = p;
+    b->cap = cap;
+    return true;
+}
+
+/* Append one entry; entry_head is copied unaligned (memcpy) on both ends. */
+static ds_err batch_put(ds_batch *b, uint32_t kind, uint32_t route, const char *type,
+                        const char *names, const char *line, size_t line_len)
+{
+    entry_head h = {.kind = kind, .route = route, .type_len = strlen(type),
+                    .names_len = strlen(names), .line_len = line_len};
+    size_t need = sizeof(h) + h.type_len + 1 + h.names_len + 1;
+    if (line_len > DS_BATCH_MAX || need > DS_BATCH_MAX - line_len - 1 ||
+        !batch_reserve(b, need + line_len + 1))
+        return DS_ERR_NOMEM;
+    char *q = b->p + b->len;
+    memcpy(q, &h, sizeof(h));
+    q += sizeof(h);
+    memcpy(q, type, h.type_len + 1);
+    q += h.type_len + 1;
+    memcpy(q, names, h.names_len + 1);
+    q += h.names_len + 1;
+    memcpy(q, line, line_len);
+    q[line_len] = 0;
+    b->len += need + line_len + 1;
+    b->count++;
+    return DS_OK;
+}
+
+ds_err ds_rec_end_batch(ds_rec *r, ds_batch *b)
+{
+    ds_writer *w;
+    bool drop;
+    ds_err e = rec_close(r, &w, &drop);
+    if (e != DS_OK || drop)
+        return e;
+    return batch_put(b, ENTRY_REC, (uint32_t)r->route, r->type, ds_sb_str(&r->names),
+                     ds_sb_str(&r->line), r->line.len);
+}
+
+ds_err ds_batch_text(ds_batch *b, const ds_writer *w, const char *text, size_t len)
+{
+    if (w->fmt != DS_OUT_TABLE || !w->main_out)
+        return DS_ERR_ARG;
+    return batch_put(b, ENTRY_TEXT, DS_ROUTE_MAIN, "", "", text, len);
+}
+
+ds_err ds_writer_write_batch(ds_writer *w, const ds_batch *b)
+{
+    ds_err e = DS_OK;
+    size_t off = 0;
+    pthread_mutex_lock(&w->lock);
+    while (e == DS_OK && off < b->len) {
+        entry_head h;
+        memcpy(&h, b->p + off, sizeof(h));
+        const char *type = b->p + off + sizeof(h);
+        const char *names = type + h.type_len + 1;
+        const char *line = names + h.names_len + 1;
+        off += sizeof(h) + h.type_len + 1 + h.names_len + 1 + h.line_len + 1;
+        if (w->io_failed)
+            e = DS_ERR_IO;
+        else if (h.kind == ENTRY_TEXT)
+            write_locked(w, w->main_out, line, h.line_len, "output");
+        else if (h.route == DS_ROUTE_MAIN)
+            e = write_main_parts(w, type, names, line, h.line_len);
+        else if (w->side_out)
+            fwrite(line, 1, h.line_len, w->side_out); /* stderr: best effort */
+    }
+    if (e == DS_OK && w->io_failed)
+        e = DS_ERR_IO;
+    pthread_mutex_unlock(&w->lock);
+    return e;
+}
+
+/* fflush (and fsync) one stream; pipes, terminals and other files that
+ * cannot be synced (EINVAL, EROFS, ENOTSUP) are not failures. */
+static void flush_stream(ds_writer *w, FILE *f, bool sync, const char *what)
+{
+    if (!f)
+        return;
+    errno = 0;
+    if (fflush(f) != 0 || ferror(f)) {
+        note_io_failure(w, what, errno);
+        return;
+    }
+    if (sync && fsync(fileno(f)) != 0 && errno != EINVAL && errno != EROFS &&
+        errno != ENOTSUP)
+        note_io_failure(w, what, errno);
+}
+
+ds_err ds_writer_flush(ds_writer *w, bool sync)
+{
+    pthread_mutex_lock(&w->lock);
+    flush_stream(w, w->main_out, sync, "output");
+    for (unsigned i = 0; i < w->ntypes; i++)
+        flush_stream(w, w->types[i].file, sync, w->types[i].name);
+    ds_err e = w->io_failed ? DS_ERR_IO : DS_OK;
     pthread_mutex_unlock(&w->lock);
     return e;
 }

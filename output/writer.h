@@ -157,4 +157,39 @@ void ds_fixed_decimal(ds_strbuf *sb, int64_t value, unsigned decimals);
  * characters as \n, \t, \u00XX (the form side lines use). */
 void ds_text_line(ds_strbuf *sb, const void *p, size_t n);
 
+/* ---- batches and flushing (bulk mode) ----------------------------------
+ * A batch holds finished records (and table text) encoded but not yet
+ * written, so a thread can build all records of one dump without the
+ * writer lock and write them later in one locked section: records of
+ * different dumps never interleave, and a caller may hold batches back to
+ * write them in input order.  Routing (main, side line, dropped) is
+ * decided when the record is finished, exactly as for ds_rec_end; the
+ * field-list check happens when the batch is written.  A batch belongs
+ * to one thread at a time. */
+typedef struct ds_batch ds_batch;
+
+#define DS_BATCH_MAX ((size_t)1 << 30) /* bytes one batch may hold */
+
+ds_batch *ds_batch_new(void);          /* NULL when out of memory */
+void ds_batch_free(ds_batch *b);       /* NULL-safe */
+void ds_batch_clear(ds_batch *b);      /* empty it, keep the allocation */
+size_t ds_batch_bytes(const ds_batch *b);  /* memory it holds */
+size_t ds_batch_count(const ds_batch *b);  /* entries in it */
+
+/* Finish r as ds_rec_end does, but append it to b instead of writing.
+ * DS_ERR_ARG (invalid name), DS_ERR_NOMEM (record or batch too large). */
+ds_err ds_rec_end_batch(ds_rec *r, ds_batch *b);
+
+/* Append a block of table text (table format only, else DS_ERR_ARG). */
+ds_err ds_batch_text(ds_batch *b, const ds_writer *w, const char *text, size_t len);
+
+/* Write every entry of b, in order, under one hold of the writer lock.
+ * Errors as ds_rec_end (the first one stops the batch).  b is unchanged. */
+ds_err ds_writer_write_batch(ds_writer *w, const ds_batch *b);
+
+/* fflush every output stream; with sync also fsync them (streams that
+ * cannot be synced, such as pipes and terminals, are skipped).  A failure
+ * is sticky like any write failure: DS_ERR_IO. */
+ds_err ds_writer_flush(ds_writer *w, bool sync);
+
 #endif

@@ -552,7 +552,8 @@ static ds_err gather(scan_ctx *sc, cand **out, size_t *nout)
         return DS_ERR_NOMEM;
     size_t k = 0;
     for (unsigned w = 0; w < sc->nworkers; w++) {
-        memcpy(all + k, sc->per_worker[w].v, sc->per_worker[w].n * sizeof(*all));
+        if (sc->per_worker[w].n)
+            memcpy(all + k, sc->per_worker[w].v, sc->per_worker[w].n * sizeof(*all));
         k += sc->per_worker[w].n;
         free(sc->per_worker[w].v);
         sc->per_worker[w].v = NULL;

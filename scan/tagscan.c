@@ -5,9 +5,10 @@
  * slots: from q, every align bytes is another candidate, so a 16-byte load
  * at q holds candidates in fixed 32-bit lanes (lane 0 for align 16, lanes
  * 0 and 2 for align 8, all for align 4) whatever tag_off is.  One block is
- * four loads; all lane compares are ORed and tested once.  Only a block
- * with a match is decoded lane by lane, in address order, so hits come out
- * sorted. */
+ * four loads; the candidate lanes are packed together with shuffles so
+ * every compare tests real candidates only, the compares are ORed and
+ * tested once.  A block with a match is re-checked slot by slot in address
+ * order (tagscan_block_scalar), so hits come out sorted. */
 
 #include "tagscan_impl.h"
 
@@ -43,12 +44,7 @@ void tagscan_scalar(tagscan_job *j)
 #ifdef __SSE2__
 #define SSE2_BLOCK 64u
 
-/* Lanes (movemask_ps bits) that are tag positions for this alignment. */
-static unsigned sse2_lane_bits(unsigned align)
-{
-    return align == 16 ? 0x1u : align == 8 ? 0x5u : 0xfu;
-}
-
+/* OR of (v == tag[t]) over the nt tags. */
 static inline __attribute__((always_inline)) __m128i
 sse2_match(__m128i v, const __m128i *tv, unsigned nt)
 {
@@ -58,40 +54,50 @@ sse2_match(__m128i v, const __m128i *tv, unsigned nt)
     return m;
 }
 
-/* Emit the hits of one 16-byte group whose lanes start at tag position q. */
-static bool sse2_emit_group(tagscan_job *j, __m128i m, unsigned lanes, size_t q)
+/* Pick dword 0 and 2 of a and of b: [a0, a2, b0, b2] (shufps moves bits,
+ * it does not interpret them as floats). */
+static inline __m128i sse2_even_dwords(__m128i a, __m128i b)
 {
-    unsigned bits = (unsigned)_mm_movemask_ps(_mm_castsi128_ps(m)) & lanes;
-    while (bits) {
-        unsigned b = (unsigned)__builtin_ctz(bits);
-        bits &= bits - 1;
-        if (!tagscan_emit(j, q + 4u * b - j->tag_off))
-            return false;
-    }
-    return true;
+    return _mm_castps_si128(_mm_shuffle_ps(_mm_castsi128_ps(a), _mm_castsi128_ps(b), 0x88));
 }
 
-static inline __attribute__((always_inline)) void sse2_kernel(tagscan_job *j, unsigned nt)
+/* Non-zero when some tag position of the 64-byte block at p matches.
+ * Candidates are packed first so each compare tests only real positions:
+ * align 16 has one per load, gathered as [v0.0 v1.0 v2.0 v3.0]; align 8
+ * has two per load, gathered into two vectors; align 4 uses every lane. */
+static inline __attribute__((always_inline)) int
+sse2_block_matches(const uint8_t *p, const __m128i *tv, unsigned nt, unsigned align)
+{
+    __m128i v0 = _mm_loadu_si128((const __m128i *)(p + 0));
+    __m128i v1 = _mm_loadu_si128((const __m128i *)(p + 16));
+    __m128i v2 = _mm_loadu_si128((const __m128i *)(p + 32));
+    __m128i v3 = _mm_loadu_si128((const __m128i *)(p + 48));
+    __m128i any;
+    if (align == 16) {
+        __m128i c = _mm_unpacklo_epi64(_mm_unpacklo_epi32(v0, v1), _mm_unpacklo_epi32(v2, v3));
+        any = sse2_match(c, tv, nt);
+    } else if (align == 8) {
+        any = _mm_or_si128(sse2_match(sse2_even_dwords(v0, v1), tv, nt),
+                           sse2_match(sse2_even_dwords(v2, v3), tv, nt));
+    } else {
+        any = _mm_or_si128(_mm_or_si128(sse2_match(v0, tv, nt), sse2_match(v1, tv, nt)),
+                           _mm_or_si128(sse2_match(v2, tv, nt), sse2_match(v3, tv, nt)));
+    }
+    return _mm_movemask_epi8(any);
+}
+
+/* Walk tag positions q = slot + tag_off one block at a time. */
+static inline __attribute__((always_inline)) void
+sse2_kernel(tagscan_job *j, unsigned nt, unsigned align)
 {
     __m128i tv[DS_TAGSCAN_MAX_TAGS];
     for (unsigned t = 0; t < nt; t++)
         tv[t] = _mm_set1_epi32((int)j->tags[t]);
-    unsigned lanes = sse2_lane_bits(j->align);
-    const __m128i keep = _mm_set_epi32(lanes & 8 ? -1 : 0, lanes & 4 ? -1 : 0,
-                                       lanes & 2 ? -1 : 0, lanes & 1 ? -1 : 0);
     size_t q = j->slot + j->tag_off;
     while (q <= j->len && j->len - q >= SSE2_BLOCK) {
-        const uint8_t *p = j->buf + q;
-        __m128i m0 = sse2_match(_mm_loadu_si128((const __m128i *)(p + 0)), tv, nt);
-        __m128i m1 = sse2_match(_mm_loadu_si128((const __m128i *)(p + 16)), tv, nt);
-        __m128i m2 = sse2_match(_mm_loadu_si128((const __m128i *)(p + 32)), tv, nt);
-        __m128i m3 = sse2_match(_mm_loadu_si128((const __m128i *)(p + 48)), tv, nt);
-        __m128i any = _mm_and_si128(_mm_or_si128(_mm_or_si128(m0, m1), _mm_or_si128(m2, m3)), keep);
-        if (_mm_movemask_epi8(any) != 0) {
-            if (!sse2_emit_group(j, m0, lanes, q) || !sse2_emit_group(j, m1, lanes, q + 16) ||
-                !sse2_emit_group(j, m2, lanes, q + 32) || !sse2_emit_group(j, m3, lanes, q + 48))
-                return;
-        }
+        if (sse2_block_matches(j->buf + q, tv, nt, align) &&
+            !tagscan_block_scalar(j, q - j->tag_off, SSE2_BLOCK))
+            return;
         q += SSE2_BLOCK;
     }
     j->slot = q - j->tag_off;
@@ -99,13 +105,24 @@ static inline __attribute__((always_inline)) void sse2_kernel(tagscan_job *j, un
     tagscan_scalar(j);
 }
 
+/* One specialised loop per (tag count, alignment) so neither is tested
+ * inside the loop. */
+static inline __attribute__((always_inline)) void sse2_for_align(tagscan_job *j, unsigned nt)
+{
+    switch (j->align) {
+    case 16: sse2_kernel(j, nt, 16); break;
+    case 8: sse2_kernel(j, nt, 8); break;
+    default: sse2_kernel(j, nt, 4); break;
+    }
+}
+
 static void tagscan_sse2(tagscan_job *j)
 {
     switch (j->ntags) {
-    case 1: sse2_kernel(j, 1); break;
-    case 2: sse2_kernel(j, 2); break;
-    case 3: sse2_kernel(j, 3); break;
-    default: sse2_kernel(j, 4); break;
+    case 1: sse2_for_align(j, 1); break;
+    case 2: sse2_for_align(j, 2); break;
+    case 3: sse2_for_align(j, 3); break;
+    default: sse2_for_align(j, 4); break;
     }
 }
 #endif

@@ -6,7 +6,9 @@
  * `last` the greatest slot whose tag still fits in the buffer.  An
  * implementation tests slots from `slot` upward and appends hits with
  * tagscan_emit, which stops the scan (setting `next`) when the array is
- * full; whatever the SIMD loop leaves over is finished by tagscan_scalar. */
+ * full.  SIMD kernels only decide "some slot of this block matches" and let
+ * tagscan_block_scalar find which, in address order (hits are rare); what
+ * the SIMD loop leaves over at the end is finished by tagscan_scalar. */
 #ifndef DS_SCAN_TAGSCAN_IMPL_H
 #define DS_SCAN_TAGSCAN_IMPL_H
 
@@ -56,6 +58,24 @@ static inline uint32_t tagscan_load32(const uint8_t *p)
 
 /* Test slots j->slot .. j->last one by one.  Sets next/full. */
 void tagscan_scalar(tagscan_job *j);
+
+/* Test, in order, the aligned slots in [slot, slot + bytes) of a SIMD block
+ * that matched somewhere (every slot of a full block has its tag inside the
+ * buffer).  false when hits[] filled up (next is set). */
+static inline bool tagscan_block_scalar(tagscan_job *j, size_t slot, size_t bytes)
+{
+    for (size_t s = slot; s < slot + bytes; s += j->align) {
+        uint32_t v = tagscan_load32(j->buf + s + j->tag_off);
+        for (unsigned t = 0; t < j->ntags; t++) {
+            if (v == j->tags[t]) {
+                if (!tagscan_emit(j, s))
+                    return false;
+                break;
+            }
+        }
+    }
+    return true;
+}
 
 #if defined(__x86_64__) || defined(__i386__)
 #define DS_TAGSCAN_HAVE_AVX2 1

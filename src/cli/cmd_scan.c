@@ -1,25 +1,49 @@
 /* cmd_scan.c - `dumpscan scan [options] PATH...`: processes and threads.
  *
- * For each PATH: open the dump (format by content), run the scan pipeline
+ * For each dump: open it (format by content), run the scan pipeline
  * (scan/scan.h: stream + tag/structure scan + validation + cross-view)
  * and emit a `dump` record with the scan statistics, then one `process`
  * record per process object and one `thread` record per thread object.
- * A dump that cannot be opened or scanned gives an `error` record and the
- * run goes on.  Records of every type carry `dump` (the path) and
+ * A triage minidump (no physical pages) gives its `dump` record with
+ * status "triage" and the crashing process and thread from the triage
+ * block (sources ["triage"]).  A dump that cannot be opened or scanned
+ * gives an `error` record (type, path, dump_id, error, message) and the
+ * run goes on.  Records of every type carry the dump's path and
  * `dump_id` (xxh3-64 of the first 8 KiB and the file size), so outputs of
- * different runs join.  --format table prints a psxview-style view.
- * Exit status as for info: 0 ok, 1 some input failed, 2 usage, 3 output. */
+ * different runs join.  --format table prints a psxview-style view.  The
+ * run ends with a `summary` record (table: a text line).
+ *
+ * Bulk mode (bulk.h): PATHs may be directories (walked) and "-" (a list
+ * on stdin).  One worker pool is shared by all dumps; --jobs driver
+ * threads ("dump slots") each take the next input, scan it with that
+ * pool and encode its records into a batch (output/writer.h), which the
+ * output stage writes in one locked section, as dumps finish or, with
+ * --sort, in input order.  A dump with too many records to buffer is
+ * written straight from its scan result at its turn instead.  --state
+ * (state.h) skips dumps a previous run finished; --shard K/N keeps a
+ * deterministic share of the inputs.
+ *
+ * Exit status: 0 every dump scanned (or skipped), 1 at least one failed
+ * (see its error record), 2 usage, 3 output or state could not be
+ * written (wins over 1). */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
 
+#include "../../io/pool.h"
 #include "../../io/stream.h"
 #include "../../scan/scan.h"
+#include "bulk.h"
 #include "cli.h"
+#include "state.h"
 
 typedef enum only_filter { ONLY_ALL = 0, ONLY_HIDDEN, ONLY_UNLINKED } only_filter;
 
@@ -30,8 +54,28 @@ typedef struct scan_cli {
     ds_scan_opts so;
     only_filter only;
     bool no_timing;
-    int progress;    /* -1 auto (TTY), 0 off, 1 on */
+    int progress;            /* -1 auto (TTY), 0 off, 1 on */
+    unsigned jobs;           /* dumps in flight; 0 = number of workers */
+    bool sort;               /* output in input order */
+    bool null_sep;           /* the "-" list is NUL separated */
+    const char *state_path;  /* --state FILE or NULL */
+    unsigned shard_k, shard_n; /* --shard K/N; 0/0 = all inputs */
 } scan_cli;
+
+/* The word the `sources` field uses for the triage block of a minidump;
+ * the scan's own view names are in scan/names.c. */
+#define TRIAGE_SOURCE "triage"
+
+/* Stream buffers of all dumps in flight stay under this (see chunk_for). */
+#define INFLIGHT_BUFFER_MAX ((uint64_t)2 << 30)
+
+/* Results estimated above this many bytes of encoded records are written
+ * straight from the scan result at their turn instead of being buffered.
+ * Environment overrides, for the tests to reach the rare paths with small
+ * dumps: DUMPSCAN_BATCH_LIMIT (this limit) and DUMPSCAN_HOLD_LIMIT (bytes
+ * --sort may hold back, default BULK_DEFAULT_HOLD_MAX). */
+#define BATCH_LIMIT_DEFAULT ((size_t)32 << 20)
+#define RECORD_BYTES_ESTIMATE 1024u
 
 static void scan_usage(FILE *f)
 {
@@ -40,18 +84,29 @@ static void scan_usage(FILE *f)
           "Find every process and thread object in each dump: pool-tag and\n"
           "structure scan of all physical pages, checked against the kernel's\n"
           "own lists (active process list, thread lists, PspCidTable, sessions).\n"
+          "PATH is a dump, a directory (every regular file below it, sorted by\n"
+          "path), or '-' (a list of paths on standard input, one per line).\n"
           "\n"
           "  -f, --format FMT     ndjson (default), csv or table (psxview-style)\n"
           "  -o, --output PATH    write to PATH; a directory (or PATH/) gets one file\n"
-          "                       per record type (dump, process, thread, error)\n"
+          "                       per record type (dump, process, thread, error, summary)\n"
           "      --only WHAT      hidden | unlinked: keep just those processes (and\n"
           "                       their threads)\n"
           "      --io BACKEND     auto (default), uring, mmap or pread\n"
           "      --odirect        read with O_DIRECT (uring/pread): cold data that\n"
           "                       should not fill the page cache\n"
-          "  -j, --threads N      worker threads (default: all cores)\n"
+          "  -j, --threads N      worker threads shared by all dumps (default: all cores)\n"
+          "      --jobs N         dumps in flight at once (default: the worker count)\n"
+          "      --sort           write dumps in input order (default: as they finish)\n"
+          "      --state FILE     remember finished dumps in FILE and skip them when\n"
+          "                       run again (resume an interrupted run)\n"
+          "      --shard K/N      scan only share K of N (1 <= K <= N) of the inputs,\n"
+          "                       chosen by a hash of the path: for N machines\n"
+          "      --null           the list read from '-' is NUL separated\n"
           "      --min-score N    report objects scoring at least N (0-100, default 60)\n"
           "      --no-struct      pool-tag scan only (skip the structure scan)\n"
+          "      --struct-all     structure scan of every page, not only the pages\n"
+          "                       the kernel maps\n"
           "      --no-xview       skip the cross-view (no list/cid/session views)\n"
           "      --no-timing      timing fields null: byte-identical output per input\n"
           "      --profile KEY    use this offsets.json build key\n"
@@ -60,7 +115,7 @@ static void scan_usage(FILE *f)
           "  -h, --help           show this help\n"
           "\n"
           "Exit status: 0 every dump scanned, 1 at least one failed (see its error\n"
-          "record), 2 usage error, 3 output could not be written.\n",
+          "record), 2 usage error, 3 output or state file could not be written.\n",
           f);
 }
 
@@ -77,7 +132,7 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 static int parse_scan_args(int argc, char **argv, scan_cli *o)
 {
     enum { O_ONLY = 256, O_IO, O_ODIRECT, O_MINSCORE, O_NOSTRUCT, O_NOXVIEW, O_NOTIMING,
-           O_PROFILE, O_PROGRESS };
+           O_PROFILE, O_PROGRESS, O_STRUCTALL, O_JOBS, O_SORT, O_STATE, O_SHARD, O_NULL };
     static const struct option longopts[] = {
         {"format", required_argument, NULL, 'f'},
         {"output", required_argument, NULL, 'o'},
@@ -85,8 +140,14 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
         {"io", required_argument, NULL, O_IO},
         {"odirect", no_argument, NULL, O_ODIRECT},
         {"threads", required_argument, NULL, 'j'},
+        {"jobs", required_argument, NULL, O_JOBS},
+        {"sort", no_argument, NULL, O_SORT},
+        {"state", required_argument, NULL, O_STATE},
+        {"shard", required_argument, NULL, O_SHARD},
+        {"null", no_argument, NULL, O_NULL},
         {"min-score", required_argument, NULL, O_MINSCORE},
         {"no-struct", no_argument, NULL, O_NOSTRUCT},
+        {"struct-all", no_argument, NULL, O_STRUCTALL},
         {"no-xview", no_argument, NULL, O_NOXVIEW},
         {"no-timing", no_argument, NULL, O_NOTIMING},
         {"profile", required_argument, NULL, O_PROFILE},
@@ -130,6 +191,24 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
                 goto bad;
             o->so.threads = (unsigned)v;
             break;
+        case O_JOBS:
+            if (parse_int(optarg, 1, 1024, &v) != 0)
+                goto bad;
+            o->jobs = (unsigned)v;
+            break;
+        case O_SORT:
+            o->sort = true;
+            break;
+        case O_STATE:
+            o->state_path = optarg;
+            break;
+        case O_SHARD:
+            if (!bulk_shard_parse(optarg, &o->shard_k, &o->shard_n))
+                goto bad;
+            break;
+        case O_NULL:
+            o->null_sep = true;
+            break;
         case O_MINSCORE:
             if (parse_int(optarg, 0, 100, &v) != 0)
                 goto bad;
@@ -137,6 +216,9 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
             break;
         case O_NOSTRUCT:
             o->so.no_struct_scan = true;
+            break;
+        case O_STRUCTALL:
+            o->so.struct_all_pages = true;
             break;
         case O_NOXVIEW:
             o->so.no_xview = true;
@@ -174,24 +256,72 @@ bad:
     return DS_EXIT_USAGE;
 }
 
+/* ---- one dump's facts, kept after the dump is closed --------------------- */
+
+typedef struct dump_facts {
+    uint64_t size;
+    const char *format_name;     /* static strings of the dump layer */
+    const char *dump_type_name;
+    const char *profile_key;
+    uint32_t build;
+    ds_arch arch;
+    char notes[256];
+} dump_facts;
+
+/* The crashing process and thread of a triage minidump. */
+typedef struct triage_facts {
+    bool has_process, has_thread;
+    uint64_t pid, ppid;
+    char name[16];
+    uint64_t thread_pid, tid;
+} triage_facts;
+
+/* What one input became; the payload the output stage writes. */
+typedef struct dump_job {
+    bulk_outcome outcome;
+    bool triage;                 /* status "triage": no scan result */
+    ds_err err;                  /* FAILED: the error and its sentence */
+    char msg[256];
+    bool has_id;
+    char id[24];
+    bulk_state_key key;
+    dump_facts facts;
+    triage_facts tri;
+    ds_scan_result res;          /* kept until written when batch is NULL */
+    ds_batch *batch;             /* encoded records, or NULL: write from res */
+    uint64_t procs, hidden, threads, bytes;
+} dump_job;
+
+static void facts_of(dump_facts *f, const ds_dump *d)
+{
+    f->size = d->file.size;
+    f->format_name = d->format_name;
+    f->dump_type_name = d->dump_type_name;
+    f->profile_key = d->profile ? d->profile->key : NULL;
+    f->build = d->build;
+    f->arch = d->arch;
+    snprintf(f->notes, sizeof(f->notes), "%s", d->notes);
+}
+
+static void triage_of(triage_facts *t, const ds_triage *tr)
+{
+    t->has_process = tr->has_process;
+    t->pid = tr->process_pid;
+    t->ppid = tr->process_ppid;
+    memcpy(t->name, tr->process_name, sizeof(t->name));
+    t->name[sizeof(t->name) - 1] = 0;
+    t->has_thread = tr->has_thread;
+    t->thread_pid = tr->thread_pid;
+    t->tid = tr->thread_tid;
+}
+
 /* ---- records ------------------------------------------------------------ */
 
-static uint64_t dump_id(const ds_dump *d)
+/* Finish a record into the batch, or write it now when b is NULL (only
+ * under the output lock of bulk.c). */
+static ds_err rec_done(ds_rec *r, ds_batch *b)
 {
-    uint8_t head[8192];
-    size_t n = d->file.size < sizeof(head) ? (size_t)d->file.size : sizeof(head);
-    XXH3_state_t *st = XXH3_createState();
-    uint64_t h = 0;
-    if (!st)
-        return 0;
-    XXH3_64bits_reset(st);
-    if (ds_file_read(&d->file, 0, head, n) == DS_OK)
-        XXH3_64bits_update(st, head, n);
-    uint64_t size = d->file.size;
-    XXH3_64bits_update(st, &size, sizeof(size));
-    h = XXH3_64bits_digest(st);
-    XXH3_freeState(st);
-    return h;
+    return b ? ds_rec_end_batch(r, b) : ds_rec_end(r);
 }
 
 static void rec_opt_hex(ds_rec *r, const char *name, uint64_t v)
@@ -213,12 +343,18 @@ static void rec_bits(ds_rec *r, const char *name, uint32_t bits, unsigned count,
     ds_rec_str_array(r, name, v, n);
 }
 
-static void rec_ms(ds_rec *r, const char *name, uint64_t ns, bool no_timing)
+static void rec_ms(ds_rec *r, const char *name, uint64_t ns, bool null)
 {
-    if (no_timing)
+    if (null)
         ds_rec_null(r, name);
     else
         ds_rec_fixed(r, name, (int64_t)(ns / 1000), 3);
+}
+
+static void rec_triage_source(ds_rec *r)
+{
+    const char *src[1] = {TRIAGE_SOURCE};
+    ds_rec_str_array(r, "sources", src, 1);
 }
 
 static size_t count_hidden(const ds_scan_result *res)
@@ -229,46 +365,50 @@ static size_t count_hidden(const ds_scan_result *res)
     return n;
 }
 
-static void emit_dump(ds_rec *r, ds_writer *w, const char *path, const char *id,
-                      const ds_dump *d, const ds_scan_result *res, const scan_cli *o)
+/* The `dump` record.  A triage job has no scan: io and timing fields are
+ * null, counters 0 except processes/threads from the triage block. */
+static void emit_dump(ds_rec *r, ds_writer *w, const char *path, const dump_job *j,
+                      const scan_cli *o)
 {
-    const ds_scan_stats *s = &res->stats;
+    const ds_scan_stats *s = &j->res.stats;
+    const dump_facts *f = &j->facts;
+    bool no_times = o->no_timing || j->triage;
     ds_rec_begin(r, w, "dump");
     ds_rec_str(r, "dump", path);
-    ds_rec_str(r, "dump_id", id);
-    ds_rec_u64(r, "size", d->file.size);
-    ds_rec_str(r, "format", d->format_name);
-    ds_rec_str(r, "dump_type_name", d->dump_type_name);
-    if (d->build)
-        ds_rec_u64(r, "build", d->build);
+    ds_rec_str(r, "dump_id", j->id);
+    ds_rec_u64(r, "size", f->size);
+    ds_rec_str(r, "format", f->format_name);
+    ds_rec_str(r, "dump_type_name", f->dump_type_name);
+    if (f->build)
+        ds_rec_u64(r, "build", f->build);
     else
         ds_rec_null(r, "build");
-    ds_rec_str(r, "arch", ds_arch_name(d->arch));
-    ds_rec_str(r, "profile", d->profile ? d->profile->key : NULL);
-    ds_rec_str(r, "status", "ok");
-    ds_rec_str(r, "io_backend", s->io_backend);
+    ds_rec_str(r, "arch", ds_arch_name(f->arch));
+    ds_rec_str(r, "profile", f->profile_key);
+    ds_rec_str(r, "status", j->triage ? "triage" : "ok");
+    ds_rec_str(r, "io_backend", j->triage ? NULL : s->io_backend);
     ds_rec_str(r, "io_fallback", s->io_fallback[0] ? s->io_fallback : NULL);
     ds_rec_u64(r, "bytes_scanned", s->bytes_scanned);
-    rec_ms(r, "elapsed_ms", s->ns_total, o->no_timing);
-    if (o->no_timing || s->ns_total == 0)
+    rec_ms(r, "elapsed_ms", s->ns_total, no_times);
+    if (no_times || s->ns_total == 0)
         ds_rec_null(r, "gbps");
     else /* bytes per ns == GB/s; three decimals */
         ds_rec_fixed(r, "gbps", (int64_t)(s->bytes_scanned * 1000 / s->ns_total), 3);
-    rec_ms(r, "ms_stream", s->ns_stream, o->no_timing);
-    rec_ms(r, "ms_p2v", s->ns_p2v, o->no_timing);
-    rec_ms(r, "ms_validate", s->ns_validate, o->no_timing);
-    rec_ms(r, "ms_xview", s->ns_xview, o->no_timing);
+    rec_ms(r, "ms_stream", s->ns_stream, no_times);
+    rec_ms(r, "ms_p2v", s->ns_p2v, no_times);
+    rec_ms(r, "ms_validate", s->ns_validate, no_times);
+    rec_ms(r, "ms_xview", s->ns_xview, no_times);
     ds_rec_u64(r, "tag_hits", s->tag_hits);
     ds_rec_u64(r, "struct_hits", s->struct_hits);
     ds_rec_u64(r, "candidates", s->candidates);
     ds_rec_bool(r, "candidates_capped", s->candidates_capped);
-    ds_rec_u64(r, "processes", res->nprocs);
-    ds_rec_u64(r, "threads", res->nthreads);
-    ds_rec_u64(r, "hidden", count_hidden(res));
+    ds_rec_u64(r, "processes", j->procs);
+    ds_rec_u64(r, "threads", j->threads);
+    ds_rec_u64(r, "hidden", j->hidden);
     ds_rec_u64(r, "list_entries", s->list_entries);
     ds_rec_bool(r, "list_complete", s->list_complete);
     ds_rec_u64(r, "cid_entries", s->cid_entries);
-    ds_rec_str(r, "notes", d->notes[0] ? d->notes : NULL);
+    ds_rec_str(r, "notes", f->notes[0] ? f->notes : NULL);
 }
 
 static void emit_process(ds_rec *r, ds_writer *w, const char *path, const char *id,
@@ -304,6 +444,39 @@ static void emit_process(ds_rec *r, ds_writer *w, const char *path, const char *
     rec_opt_hex(r, "pool_pa", p->pool_pa);
 }
 
+/* The triage block's process: the same fields as emit_process, null
+ * where the triage block does not say (it is a copy, not an object found
+ * in physical memory, so it has no address, score or verdict). */
+static void emit_triage_process(ds_rec *r, ds_writer *w, const char *path, const char *id,
+                                const triage_facts *t)
+{
+    ds_rec_begin(r, w, "process");
+    ds_rec_str(r, "dump", path);
+    ds_rec_str(r, "dump_id", id);
+    ds_rec_null(r, "eprocess_va");
+    ds_rec_null(r, "eprocess_pa");
+    ds_rec_u64(r, "pid", t->pid);
+    ds_rec_u64(r, "ppid", t->ppid);
+    ds_rec_bytes(r, "name", t->name, strlen(t->name));
+    ds_rec_null(r, "session_id");
+    ds_rec_null(r, "create_time");
+    ds_rec_null(r, "exit_time");
+    ds_rec_null(r, "dtb");
+    ds_rec_null(r, "peb");
+    ds_rec_null(r, "object_table");
+    ds_rec_null(r, "active_threads");
+    ds_rec_u64(r, "thread_count", t->has_thread && t->thread_pid == t->pid);
+    ds_rec_null(r, "score");
+    rec_triage_source(r);
+    ds_rec_bool(r, "unlinked", false);
+    ds_rec_bool(r, "terminated", false);
+    ds_rec_bool(r, "hidden", false);
+    ds_rec_str_array(r, "reasons", NULL, 0);
+    ds_rec_str_array(r, "failed_checks", NULL, 0);
+    ds_rec_bool(r, "tag_wiped", false);
+    ds_rec_null(r, "pool_pa");
+}
+
 static void emit_thread(ds_rec *r, ds_writer *w, const char *path, const char *id,
                         const ds_thread *t)
 {
@@ -329,6 +502,45 @@ static void emit_thread(ds_rec *r, ds_writer *w, const char *path, const char *i
     rec_bits(r, "sources", t->sources, DS_VIEW_COUNT, ds_view_name);
     rec_bits(r, "failed_checks", t->failed, DS_CHECK_COUNT, ds_check_name);
     ds_rec_bool(r, "tag_wiped", t->tag_wiped);
+}
+
+static void emit_triage_thread(ds_rec *r, ds_writer *w, const char *path, const char *id,
+                               const triage_facts *t)
+{
+    ds_rec_begin(r, w, "thread");
+    ds_rec_str(r, "dump", path);
+    ds_rec_str(r, "dump_id", id);
+    ds_rec_null(r, "ethread_va");
+    ds_rec_null(r, "ethread_pa");
+    ds_rec_u64(r, "pid", t->thread_pid);
+    ds_rec_u64(r, "tid", t->tid);
+    ds_rec_null(r, "eprocess_va");
+    ds_rec_null(r, "start_address");
+    ds_rec_null(r, "win32_start_address");
+    ds_rec_null(r, "teb");
+    ds_rec_null(r, "create_time");
+    ds_rec_null(r, "exit_time");
+    ds_rec_null(r, "state");
+    ds_rec_null(r, "wait_reason");
+    ds_rec_null(r, "trap_frame");
+    ds_rec_null(r, "rip");
+    ds_rec_null(r, "rsp");
+    ds_rec_null(r, "score");
+    rec_triage_source(r);
+    ds_rec_str_array(r, "failed_checks", NULL, 0);
+    ds_rec_bool(r, "tag_wiped", false);
+}
+
+/* The `error` record of scan: info's fields plus dump_id (null when the
+ * file could not be read). */
+static ds_err emit_error(ds_rec *r, ds_writer *w, const char *path, const dump_job *j)
+{
+    ds_rec_begin(r, w, "error");
+    ds_rec_str(r, "path", path);
+    ds_rec_str(r, "dump_id", j->has_id ? j->id : NULL);
+    ds_rec_str(r, "error", ds_err_name(j->err));
+    ds_rec_str(r, "message", j->msg[0] ? j->msg : ds_strerror(j->err));
+    return ds_rec_end(r);
 }
 
 static bool keep_process(const scan_cli *o, const ds_proc *p)
@@ -375,16 +587,58 @@ static const char *verdict_word(const ds_proc *p)
     if (p->hidden)
         return "HIDDEN";
     if (p->unlinked)
-        return "terminated+unlinked";
+        return "terminated+unlinked"; /* unlinked but not hidden: it has exited */
     if (p->terminated)
         return "terminated";
     return "ok";
 }
 
-static void table_text(ds_strbuf *sb, const char *path, const ds_dump *d, const ds_scan_result *res,
-                       const scan_cli *o)
+static void table_head(ds_strbuf *sb, const char *path, const dump_facts *f)
+{
+    ds_sb_printf(sb, "Dump: %s (%s %s, build %u, %s)\n", path, f->format_name,
+                 f->dump_type_name ? f->dump_type_name : "", f->build, ds_arch_name(f->arch));
+}
+
+static void table_columns(ds_strbuf *sb)
+{
+    ds_sb_printf(sb, "%-18s %-18s %7s %7s %-16s pool struct list thread cid session  %s\n",
+                 "Offset(V)", "Offset(P)", "PID", "PPID", "Name", "Verdict");
+}
+
+/* One row: addresses, ids, name, the six view columns, the verdict. */
+static void table_row(ds_strbuf *sb, uint64_t va_v, uint64_t pa_v, uint64_t pid, uint64_t ppid,
+                      const char *name_raw, uint32_t sources, const char *verdict)
 {
     static const unsigned cols[] = {0, 1, 2, 3, 4, 5}; /* pool struct list thread cid session */
+    static const int widths[] = {4, 6, 4, 6, 3, 7};
+    char va[24], pa[24];
+    snprintf(va, sizeof(va), va_v == DS_NO_VALUE ? "-" : "0x%" PRIx64, va_v);
+    snprintf(pa, sizeof(pa), pa_v == DS_NO_VALUE ? "-" : "0x%" PRIx64, pa_v);
+    ds_sb_printf(sb, "%-18s %-18s %7" PRIu64 " %7" PRIu64 " ", va, pa, pid, ppid);
+    ds_strbuf name;
+    ds_sb_init(&name);
+    ds_text_line(&name, name_raw, strlen(name_raw));
+    ds_sb_printf(sb, "%-16s", name.p ? name.p : "");
+    ds_sb_free(&name);
+    for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++)
+        ds_sb_printf(sb, " %-*s", widths[c], (sources & (1u << cols[c])) ? "True" : "False");
+    ds_sb_printf(sb, "  %s\n", verdict);
+}
+
+static void table_text(ds_strbuf *sb, const char *path, const dump_job *j, const scan_cli *o)
+{
+    const ds_scan_result *res = &j->res;
+    table_head(sb, path, &j->facts);
+    if (j->triage) {
+        ds_sb_printf(sb, "triage dump (no physical pages): crashing process and thread from "
+                         "the triage block\n");
+        table_columns(sb);
+        if (j->tri.has_process && o->only == ONLY_ALL)
+            table_row(sb, DS_NO_VALUE, DS_NO_VALUE, j->tri.pid, j->tri.ppid, j->tri.name, 0,
+                      "triage");
+        ds_sb_printf(sb, "\n");
+        return;
+    }
     const ds_proc **rows = malloc((res->nprocs ? res->nprocs : 1) * sizeof(*rows));
     if (!rows) {
         sb->failed = true;
@@ -395,89 +649,467 @@ static void table_text(ds_strbuf *sb, const char *path, const ds_dump *d, const 
         if (keep_process(o, &res->procs[i]))
             rows[n++] = &res->procs[i];
     qsort(rows, n, sizeof(*rows), cmp_table_rows);
-    ds_sb_printf(sb, "Dump: %s (%s %s, build %u, %s)\n", path, d->format_name,
-                 d->dump_type_name ? d->dump_type_name : "", d->build, ds_arch_name(d->arch));
     ds_sb_printf(sb, "%zu processes (%zu hidden), %zu threads, %" PRIu64 " bytes scanned\n",
                  res->nprocs, count_hidden(res), res->nthreads, res->stats.bytes_scanned);
-    ds_sb_printf(sb, "%-18s %-18s %7s %7s %-16s pool struct list thread cid session  %s\n",
-                 "Offset(V)", "Offset(P)", "PID", "PPID", "Name", "Verdict");
+    table_columns(sb);
     for (size_t i = 0; i < n; i++) {
         const ds_proc *p = rows[i];
-        char va[24], pa[24];
-        snprintf(va, sizeof(va), p->eprocess_va == DS_NO_VALUE ? "-" : "0x%" PRIx64, p->eprocess_va);
-        snprintf(pa, sizeof(pa), p->eprocess_pa == DS_NO_VALUE ? "-" : "0x%" PRIx64, p->eprocess_pa);
-        ds_sb_printf(sb, "%-18s %-18s %7" PRIu64 " %7" PRIu64 " ", va, pa, p->pid, p->ppid);
-        ds_strbuf name;
-        ds_sb_init(&name);
-        ds_text_line(&name, p->name, strlen(p->name));
-        ds_sb_printf(sb, "%-16s", name.p ? name.p : "");
-        ds_sb_free(&name);
-        static const int widths[] = {4, 6, 4, 6, 3, 7};
-        for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++)
-            ds_sb_printf(sb, " %-*s", widths[c], (p->sources & (1u << cols[c])) ? "True" : "False");
-        ds_sb_printf(sb, "  %s\n", verdict_word(p));
+        table_row(sb, p->eprocess_va, p->eprocess_pa, p->pid, p->ppid, p->name, p->sources,
+                  verdict_word(p));
     }
     ds_sb_printf(sb, "\n");
     free(rows);
 }
 
-/* ---- driver ------------------------------------------------------------- */
-
-static ds_err emit_error(ds_writer *w, ds_rec *r, const char *path, ds_err e, const ds_errbuf *eb)
+/* All records of one scanned (or triage) dump, into b or, with b NULL,
+ * straight to the writer; table text goes through `text`. */
+static ds_err emit_job(ds_writer *w, ds_rec *r, ds_strbuf *text, ds_batch *b, const char *path,
+                       const dump_job *j, const scan_cli *o)
 {
-    return ds_info_error(w, r, path, e, eb);
+    ds_err e;
+    if (o->fmt == DS_OUT_TABLE) {
+        ds_sb_clear(text);
+        table_text(text, path, j, o);
+        if (text->failed)
+            return DS_ERR_NOMEM;
+        return b ? ds_batch_text(b, w, text->p, text->len) : ds_writer_text(w, text->p, text->len);
+    }
+    emit_dump(r, w, path, j, o);
+    e = rec_done(r, b);
+    if (j->triage) {
+        bool keep = o->only == ONLY_ALL; /* a triage process is neither hidden nor unlinked */
+        if (e == DS_OK && keep && j->tri.has_process) {
+            emit_triage_process(r, w, path, j->id, &j->tri);
+            e = rec_done(r, b);
+        }
+        if (e == DS_OK && keep && j->tri.has_thread) {
+            emit_triage_thread(r, w, path, j->id, &j->tri);
+            e = rec_done(r, b);
+        }
+        return e;
+    }
+    const ds_scan_result *res = &j->res;
+    for (size_t i = 0; e == DS_OK && i < res->nprocs; i++) {
+        if (!keep_process(o, &res->procs[i]))
+            continue;
+        emit_process(r, w, path, j->id, &res->procs[i]);
+        e = rec_done(r, b);
+    }
+    for (size_t i = 0; e == DS_OK && i < res->nthreads; i++) {
+        if (!keep_thread(o, res, &res->threads[i]))
+            continue;
+        emit_thread(r, w, path, j->id, &res->threads[i]);
+        e = rec_done(r, b);
+    }
+    return e;
 }
 
-static ds_err scan_one(ds_writer *w, ds_rec *r, ds_strbuf *text, const char *path,
-                       const scan_cli *o, bool *input_failed)
+/* ---- the run ----------------------------------------------------------------- */
+
+typedef struct slot_ctx {
+    ds_rec r;
+    ds_strbuf text;
+} slot_ctx;
+
+typedef struct scan_run {
+    const scan_cli *o;
+    ds_writer *w;
+    const bulk_inputs *in;
+    ds_scan_opts so;           /* the user's options + the shared pool */
+    bulk_state *state;         /* --state, or NULL */
+    slot_ctx *slots;
+    size_t batch_limit;
+    bool stdout_tty;           /* records go to a terminal */
+    int progress;              /* bulk_cfg.progress */
+    /* output stage only (bulk.c's output lock) */
+    ds_rec wrec;
+    ds_strbuf wtext;
+    uint64_t last_flush_ns, last_sync_ns;
+    bool input_failed, output_failed, state_failed;
+    uint64_t n_ok, n_failed, n_skipped, procs, hidden, threads, bytes;
+} scan_run;
+
+static uint64_t now_ns(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Identity of a file for records and the state: dump_id (xxh3-64 of the
+ * first 8 KiB followed by the 8-byte size), size and mtime.  Returns 0
+ * when read, 1 when the path is not a regular file, -1 when it cannot be
+ * opened or examined (ds_dump_open then says why).  O_NONBLOCK: opening a
+ * FIFO must not hang the run. */
+static int read_identity(const char *path, dump_job *j)
+{
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return S_ISDIR(st.st_mode) ? -1 : 1;
+    }
+    uint8_t head[8192];
+    uint64_t size = (uint64_t)st.st_size;
+    size_t want = size < sizeof(head) ? (size_t)size : sizeof(head), got = 0;
+    while (got < want) {
+        ssize_t n = pread(fd, head + got, want - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    XXH3_state_t *h = XXH3_createState();
+    if (!h)
+        return -1;
+    XXH3_64bits_reset(h);
+    if (got == want) /* as the first version did: head only when fully read */
+        XXH3_64bits_update(h, head, want);
+    XXH3_64bits_update(h, &size, sizeof(size));
+    uint64_t id = XXH3_64bits_digest(h);
+    XXH3_freeState(h);
+    snprintf(j->id, sizeof(j->id), "%016" PRIx64, id);
+    j->has_id = true;
+    j->key.dump_id = id;
+    j->key.size = size;
+    j->key.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    j->key.path_hash = XXH3_64bits(path, strlen(path));
+    return 0;
+}
+
+static void job_fail(dump_job *j, ds_err e, const char *msg)
+{
+    j->outcome = BULK_FAILED;
+    j->err = e;
+    snprintf(j->msg, sizeof(j->msg), "%s", msg && msg[0] ? msg : ds_strerror(e));
+}
+
+/* Stream chunk size when several dumps are in flight: each stream keeps
+ * about 2*workers+2 chunks, so with many jobs and workers the default
+ * 4 MiB would multiply into tens of GiB.  Keep the total under
+ * INFLIGHT_BUFFER_MAX, at least 256 KiB, a multiple of 64 KiB. */
+static size_t chunk_for(unsigned jobs, unsigned workers)
+{
+    uint64_t per_stream = 2 * (uint64_t)workers + 2;
+    uint64_t c = INFLIGHT_BUFFER_MAX / ((uint64_t)jobs * per_stream);
+    c &= ~(uint64_t)0xffff;
+    if (c >= DS_STREAM_DEFAULT_CHUNK)
+        return 0; /* the default fits */
+    return c < (256u << 10) ? (256u << 10) : (size_t)c;
+}
+
+/* Open and scan one dump into j (records encoded into j->batch, or kept
+ * in j->res for a direct write). */
+static void scan_dump(scan_run *sr, slot_ctx *sc, const char *path, dump_job *j)
+{
+    const scan_cli *o = sr->o;
     ds_dump_opts dopts = {.file_flags = 0, .force_profile = o->profile};
     ds_errbuf eb = {{0}};
     ds_dump *d = NULL;
     ds_err e = ds_dump_open(&d, path, &dopts, &eb);
     if (e != DS_OK) {
-        *input_failed = true;
-        return emit_error(w, r, path, e, &eb);
+        job_fail(j, e, eb.msg);
+        return;
     }
-    ds_scan_result res;
-    e = ds_scan(d, &o->so, &res, &eb);
-    if (e != DS_OK) {
-        *input_failed = true;
-        e = emit_error(w, r, path, e, &eb);
-        ds_dump_close(d);
-        return e;
-    }
-    char id[24];
-    snprintf(id, sizeof(id), "%016" PRIx64, dump_id(d));
-    if (o->fmt == DS_OUT_TABLE) {
-        ds_sb_clear(text);
-        table_text(text, path, d, &res, o);
-        e = text->failed ? DS_ERR_NOMEM : ds_writer_text(w, text->p, text->len);
+    facts_of(&j->facts, d);
+    if (d->triage && d->pm.kind == DS_PM_NONE) {
+        j->triage = true;
+        triage_of(&j->tri, d->triage);
+        j->procs = j->tri.has_process;
+        j->threads = j->tri.has_thread;
     } else {
-        emit_dump(r, w, path, id, d, &res, o);
-        e = ds_rec_end(r);
-        for (size_t i = 0; e == DS_OK && i < res.nprocs; i++) {
-            if (!keep_process(o, &res.procs[i]))
-                continue;
-            emit_process(r, w, path, id, &res.procs[i]);
-            e = ds_rec_end(r);
+        e = ds_scan(d, &sr->so, &j->res, &eb);
+        if (e != DS_OK) {
+            ds_dump_close(d);
+            job_fail(j, e, eb.msg);
+            return;
         }
-        for (size_t i = 0; e == DS_OK && i < res.nthreads; i++) {
-            if (!keep_thread(o, &res, &res.threads[i]))
-                continue;
-            emit_thread(r, w, path, id, &res.threads[i]);
-            e = ds_rec_end(r);
-        }
+        j->procs = j->res.nprocs;
+        j->threads = j->res.nthreads;
+        j->hidden = count_hidden(&j->res);
+        j->bytes = j->res.stats.bytes_scanned;
     }
-    ds_scan_result_free(&res);
     ds_dump_close(d);
-    return e;
+    j->outcome = BULK_OK;
+
+    uint64_t est = (1 + j->procs + j->threads) * (uint64_t)RECORD_BYTES_ESTIMATE;
+    if (est > sr->batch_limit)
+        return; /* written from j->res at its turn */
+    j->batch = ds_batch_new();
+    if (!j->batch)
+        return;
+    e = emit_job(sr->w, &sc->r, &sc->text, j->batch, path, j, o);
+    if (e != DS_OK) {
+        /* out of room in the batch: fall back to the direct write */
+        ds_batch_free(j->batch);
+        j->batch = NULL;
+        return;
+    }
+    ds_scan_result_free(&j->res);
 }
 
-static void progress_line(int i, int total, const char *path)
+static size_t job_bytes(const dump_job *j)
 {
-    fprintf(stderr, "\r\033[K[%d/%d] %s", i, total, path);
-    fflush(stderr);
+    if (j->batch)
+        return sizeof(*j) + ds_batch_bytes(j->batch);
+    return sizeof(*j) + j->res.nprocs * sizeof(ds_proc) + j->res.nthreads * sizeof(ds_thread);
+}
+
+static bulk_result process_input(void *ctx, unsigned slot, size_t index)
+{
+    scan_run *sr = ctx;
+    const bulk_input *in = &sr->in->v[index];
+    bulk_result out = {0};
+    dump_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        out.outcome = BULK_FAILED;
+        return out;
+    }
+    if (in->walk_errno) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "cannot read directory %s: %s", in->path,
+                 strerror(in->walk_errno));
+        job_fail(j, DS_ERR_IO, msg);
+    } else {
+        int id = read_identity(in->path, j);
+        if (id == 1)
+            job_fail(j, DS_ERR_UNSUPPORTED, "not a regular file");
+        else if (id == 0 && sr->state && bulk_state_has(sr->state, &j->key))
+            j->outcome = BULK_SKIPPED;
+        else
+            scan_dump(sr, &sr->slots[slot], in->path, j);
+    }
+    out.payload = j;
+    out.outcome = j->outcome;
+    out.bytes_scanned = j->bytes;
+    out.held_bytes = job_bytes(j);
+    out.touches_terminal =
+        sr->stdout_tty || (j->outcome == BULK_FAILED && sr->o->fmt != DS_OUT_NDJSON);
+    return out;
+}
+
+/* After a dump's records are out: flush them, then record the dump in the
+ * state; fsync both at most once a second.  Caller holds the output lock. */
+static void after_write(scan_run *sr, const dump_job *j)
+{
+    uint64_t t = now_ns();
+    if (!sr->state) {
+        if (t - sr->last_flush_ns >= 100000000u) { /* stream output ~10 times a second */
+            if (ds_writer_flush(sr->w, false) != DS_OK)
+                sr->output_failed = true;
+            sr->last_flush_ns = t;
+        }
+        return;
+    }
+    if (j->outcome != BULK_OK)
+        return;
+    if (ds_writer_flush(sr->w, false) != DS_OK) {
+        sr->output_failed = true;
+        return;
+    }
+    if (bulk_state_add(sr->state, &j->key) != DS_OK) {
+        sr->state_failed = true;
+        return;
+    }
+    if (t - sr->last_sync_ns >= 1000000000u) {
+        if (ds_writer_flush(sr->w, true) != DS_OK)
+            sr->output_failed = true;
+        else if (bulk_state_sync(sr->state) != DS_OK)
+            sr->state_failed = true;
+        sr->last_sync_ns = t;
+    }
+}
+
+static bool write_job(void *ctx, size_t index, void *payload)
+{
+    scan_run *sr = ctx;
+    const char *path = sr->in->v[index].path;
+    dump_job *j = payload;
+    if (!j) {
+        fprintf(stderr, "dumpscan scan: %s: out of memory\n", path);
+        sr->input_failed = true;
+        sr->n_failed++;
+        return !sr->output_failed && !sr->state_failed;
+    }
+    ds_err e = DS_OK;
+    if (!sr->output_failed && !sr->state_failed) {
+        if (j->outcome == BULK_FAILED)
+            e = emit_error(&sr->wrec, sr->w, path, j);
+        else if (j->outcome == BULK_OK && j->batch)
+            e = ds_writer_write_batch(sr->w, j->batch);
+        else if (j->outcome == BULK_OK)
+            e = emit_job(sr->w, &sr->wrec, &sr->wtext, NULL, path, j, sr->o);
+        if (e == DS_ERR_IO) {
+            sr->output_failed = true;
+        } else if (e != DS_OK) {
+            /* a record the writer refused: a bug here, not in the input */
+            fprintf(stderr, "dumpscan scan: %s: cannot write record: %s\n", path,
+                    ds_strerror(e));
+            sr->input_failed = true;
+        } else {
+            after_write(sr, j);
+        }
+    }
+    sr->n_ok += j->outcome == BULK_OK;
+    sr->n_failed += j->outcome == BULK_FAILED;
+    sr->n_skipped += j->outcome == BULK_SKIPPED;
+    sr->input_failed |= j->outcome == BULK_FAILED;
+    sr->procs += j->procs;
+    sr->hidden += j->hidden;
+    sr->threads += j->threads;
+    sr->bytes += j->bytes;
+    ds_batch_free(j->batch);
+    ds_scan_result_free(&j->res);
+    free(j);
+    return !sr->output_failed && !sr->state_failed;
+}
+
+/* ---- summary ---------------------------------------------------------------- */
+
+static ds_err emit_summary(scan_run *sr, size_t total, uint64_t wall_ns)
+{
+    const scan_cli *o = sr->o;
+    if (o->fmt == DS_OUT_TABLE) {
+        ds_strbuf *sb = &sr->wtext;
+        ds_sb_clear(sb);
+        ds_sb_printf(sb, "Summary: %zu dumps (%" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64
+                     " skipped), %" PRIu64 " processes (%" PRIu64 " hidden), %" PRIu64
+                     " threads, %" PRIu64 " bytes scanned",
+                     total, sr->n_ok, sr->n_failed, sr->n_skipped, sr->procs, sr->hidden,
+                     sr->threads, sr->bytes);
+        if (!o->no_timing && wall_ns)
+            ds_sb_printf(sb, " in %.3f s (%.3f GB/s)", (double)wall_ns / 1e9,
+                         (double)sr->bytes / (double)wall_ns);
+        ds_sb_printf(sb, "\n");
+        return sb->failed ? DS_ERR_NOMEM : ds_writer_text(sr->w, sb->p, sb->len);
+    }
+    ds_rec *r = &sr->wrec;
+    ds_rec_begin(r, sr->w, "summary");
+    ds_rec_u64(r, "dumps_total", total);
+    ds_rec_u64(r, "dumps_ok", sr->n_ok);
+    ds_rec_u64(r, "dumps_failed", sr->n_failed);
+    ds_rec_u64(r, "dumps_skipped", sr->n_skipped);
+    ds_rec_u64(r, "processes", sr->procs);
+    ds_rec_u64(r, "hidden_processes", sr->hidden);
+    ds_rec_u64(r, "threads", sr->threads);
+    ds_rec_u64(r, "bytes_scanned", sr->bytes);
+    rec_ms(r, "wall_ms", wall_ns, o->no_timing);
+    if (o->no_timing || wall_ns == 0)
+        ds_rec_null(r, "gbps");
+    else
+        ds_rec_fixed(r, "gbps", (int64_t)(sr->bytes * 1000 / wall_ns), 3);
+    return ds_rec_end(r);
+}
+
+/* ---- command ------------------------------------------------------------------ */
+
+/* True when a and b name the same existing file: writing the output
+ * must never truncate an input. */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino && !S_ISDIR(sa.st_mode);
+}
+
+static size_t limit_from_env(const char *name, size_t dflt)
+{
+    const char *s = getenv(name);
+    char *end;
+    if (!s || !*s)
+        return dflt;
+    unsigned long long v = strtoull(s, &end, 10);
+    return *end ? dflt : (size_t)v;
+}
+
+/* The run's own files, left out of directory walks. */
+static size_t own_files(const scan_cli *o, bulk_file_id ids[2])
+{
+    size_t n = 0;
+    const char *paths[2] = {o->output, o->state_path};
+    for (int i = 0; i < 2; i++) {
+        struct stat st;
+        if (paths[i] && strcmp(paths[i], "-") != 0 && stat(paths[i], &st) == 0)
+            ids[n++] = (bulk_file_id){st.st_dev, st.st_ino};
+    }
+    return n;
+}
+
+static int pick_progress(const scan_cli *o)
+{
+    bool tty = isatty(STDERR_FILENO);
+    if (o->progress == 0 || (o->progress == -1 && !tty))
+        return 0;
+    return tty ? 1 : 2;
+}
+
+/* Everything after the output and state are open: list the inputs, run
+ * them, write the summary.  Failures are left in sr's flags. */
+static void run_inputs(scan_run *sr, char **args, size_t nargs, uint64_t t0)
+{
+    const scan_cli *o = sr->o;
+    ds_errbuf eb = {{0}};
+    bulk_inputs in = {0};
+    bulk_file_id ids[2];
+    bulk_collect_opts co = {.list_in = stdin, .null_sep = o->null_sep, .exclude = ids};
+    co.nexclude = own_files(o, ids);
+    ds_err e = bulk_collect(&in, args, nargs, &co, &eb);
+    if (e != DS_OK) {
+        fprintf(stderr, "dumpscan scan: %s\n", eb.msg[0] ? eb.msg : ds_strerror(e));
+        bulk_inputs_free(&in);
+        sr->input_failed = true;
+        return;
+    }
+    if (o->shard_n)
+        bulk_inputs_shard(&in, o->shard_k, o->shard_n);
+    sr->in = &in;
+
+    ds_pool *pool = NULL;
+    e = ds_pool_create(&pool, o->so.threads, 0, &eb);
+    unsigned workers = pool ? ds_pool_threads(pool) : 1;
+    unsigned jobs = o->jobs ? o->jobs : workers;
+    sr->slots = e == DS_OK ? calloc(jobs, sizeof(*sr->slots)) : NULL;
+    if (e == DS_OK && !sr->slots)
+        e = ds_fail(&eb, DS_ERR_NOMEM, "out of memory");
+    if (e == DS_OK) {
+        for (unsigned i = 0; i < jobs; i++) {
+            ds_rec_init(&sr->slots[i].r);
+            ds_sb_init(&sr->slots[i].text);
+        }
+        sr->so.pool = pool;
+        if (jobs > 1)
+            sr->so.chunk_bytes = chunk_for(jobs, workers);
+        bulk_ops ops = {.ctx = sr, .process = process_input, .write = write_job};
+        bulk_cfg cfg = {.in = &in, .jobs = jobs, .sort = o->sort,
+                        .hold_max = limit_from_env("DUMPSCAN_HOLD_LIMIT", BULK_DEFAULT_HOLD_MAX),
+                        .progress = sr->progress};
+        e = bulk_run(&cfg, &ops, &eb);
+    }
+    if (e != DS_OK) {
+        fprintf(stderr, "dumpscan scan: %s\n", eb.msg[0] ? eb.msg : ds_strerror(e));
+        sr->input_failed = true;
+    }
+    if (!sr->output_failed && !sr->state_failed) {
+        ds_err se = emit_summary(sr, in.n, now_ns() - t0);
+        if (se == DS_ERR_IO)
+            sr->output_failed = true;
+    }
+    for (unsigned i = 0; sr->slots && i < jobs; i++) {
+        ds_rec_free(&sr->slots[i].r);
+        ds_sb_free(&sr->slots[i].text);
+    }
+    free(sr->slots);
+    ds_pool_destroy(pool);
+    bulk_inputs_free(&in);
+    sr->in = NULL;
 }
 
 int cmd_scan(int argc, char **argv)
@@ -487,41 +1119,53 @@ int cmd_scan(int argc, char **argv)
     int st = parse_scan_args(argc, argv, &o);
     if (st >= 0)
         return st;
-    bool show_progress = o.progress == 1 || (o.progress == -1 && isatty(STDERR_FILENO));
-
-    ds_errbuf eb = {{0}};
-    ds_writer *w = NULL;
-    ds_err e = ds_writer_open(&w, o.fmt, o.output, o.fmt == DS_OUT_CSV ? "process" : "dump", &eb);
-    if (e != DS_OK) {
-        fprintf(stderr, "dumpscan scan: %s\n", eb.msg[0] ? eb.msg : ds_strerror(e));
-        return e == DS_ERR_ARG ? DS_EXIT_USAGE : DS_EXIT_OUTPUT;
-    }
-    ds_rec r;
-    ds_strbuf text;
-    bool input_failed = false, output_failed = false;
-    ds_rec_init(&r);
-    ds_sb_init(&text);
-    int total = argc - optind;
-    for (int i = optind; i < argc && !output_failed; i++) {
-        if (show_progress)
-            progress_line(i - optind + 1, total, argv[i]);
-        e = scan_one(w, &r, &text, argv[i], &o, &input_failed);
-        if (e == DS_ERR_IO) {
-            output_failed = true;
-        } else if (e != DS_OK) {
-            fprintf(stderr, "dumpscan scan: %s: cannot write record: %s\n", argv[i],
-                    ds_strerror(e));
-            input_failed = true;
+    uint64_t t0 = now_ns();
+    for (int i = optind; o.output && i < argc; i++) {
+        if (same_file(o.output, argv[i]) ||
+            (o.state_path && same_file(o.state_path, argv[i]))) {
+            fprintf(stderr, "dumpscan scan: %s is both an input and an output\n", argv[i]);
+            return DS_EXIT_USAGE;
         }
     }
-    if (show_progress)
-        fputs("\r\033[K", stderr);
-    ds_rec_free(&r);
-    ds_sb_free(&text);
-    e = ds_writer_close(w, &eb);
-    if (e != DS_OK || output_failed) {
-        fprintf(stderr, "dumpscan scan: %s\n", eb.msg[0] ? eb.msg : "output write failed");
+
+    ds_errbuf eb = {{0}};
+    scan_run sr = {.o = &o, .so = o.so, .batch_limit = limit_from_env("DUMPSCAN_BATCH_LIMIT", BATCH_LIMIT_DEFAULT)};
+    sr.progress = pick_progress(&o);
+    sr.stdout_tty = (!o.output || strcmp(o.output, "-") == 0) && isatty(STDOUT_FILENO);
+    /* The state first: a run refused for a busy state file must not
+     * truncate the output the other run is writing. */
+    if (o.state_path && bulk_state_open(&sr.state, o.state_path, &eb) != DS_OK) {
+        fprintf(stderr, "dumpscan scan: %s\n", eb.msg);
         return DS_EXIT_OUTPUT;
     }
-    return input_failed ? DS_EXIT_INPUT : DS_EXIT_OK;
+    ds_err e = ds_writer_open(&sr.w, o.fmt, o.output, o.fmt == DS_OUT_CSV ? "process" : "dump",
+                              &eb);
+    if (e != DS_OK) {
+        fprintf(stderr, "dumpscan scan: %s\n", eb.msg[0] ? eb.msg : ds_strerror(e));
+        bulk_state_close(sr.state, NULL);
+        return e == DS_ERR_ARG ? DS_EXIT_USAGE : DS_EXIT_OUTPUT;
+    }
+    ds_rec_init(&sr.wrec);
+    ds_sb_init(&sr.wtext);
+    sr.last_sync_ns = sr.last_flush_ns = now_ns();
+
+    run_inputs(&sr, argv + optind, (size_t)(argc - optind), t0);
+
+    ds_rec_free(&sr.wrec);
+    ds_sb_free(&sr.wtext);
+    /* Output durable first, then the state that names it. */
+    if (sr.state && !sr.output_failed && ds_writer_flush(sr.w, true) != DS_OK)
+        sr.output_failed = true;
+    e = ds_writer_close(sr.w, &eb);
+    if (e != DS_OK || sr.output_failed) {
+        fprintf(stderr, "dumpscan scan: %s\n", eb.msg[0] ? eb.msg : "output write failed");
+        bulk_state_close(sr.state, NULL);
+        return DS_EXIT_OUTPUT;
+    }
+    ds_errbuf seb = {{0}};
+    if (bulk_state_close(sr.state, &seb) != DS_OK || sr.state_failed) {
+        fprintf(stderr, "dumpscan scan: %s\n", seb.msg[0] ? seb.msg : "state file write failed");
+        return DS_EXIT_OUTPUT;
+    }
+    return sr.input_failed ? DS_EXIT_INPUT : DS_EXIT_OK;
 }
