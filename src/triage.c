@@ -26,6 +26,8 @@
 #include "triage.h"
 
 #include <stddef.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,6 +38,14 @@
 
 typedef struct triage_priv {
     ds_triage pub;
+    /* The VA index is built on the first ds_triage_kread (most users of a
+     * minidump never read kernel memory from it, and sorting thousands of
+     * blocks was half the cost of opening one).  `lock` makes that first
+     * build safe when readers share the dump across threads. */
+    pthread_mutex_t lock;
+    atomic_uint lookups;             /* reads served before the index */
+    atomic_bool indexed;
+    ds_err index_err;
     struct ds_triage_block *by_va;   /* blocks sorted by va */
     uint64_t *end_max;               /* max(va + size) over by_va[0..i] */
 } triage_priv;
@@ -262,7 +272,7 @@ static bool accept_block(ds_dump *d, const ds_triage_data_block *in,
     return true;
 }
 
-static ds_err index_blocks(triage_priv *p, ds_errbuf *eb)
+static ds_err index_blocks(triage_priv *p)
 {
     uint32_t n = p->pub.nblocks;
     if (!n)
@@ -270,7 +280,7 @@ static ds_err index_blocks(triage_priv *p, ds_errbuf *eb)
     p->by_va = malloc(n * sizeof(*p->by_va));
     p->end_max = malloc(n * sizeof(*p->end_max));
     if (!p->by_va || !p->end_max)
-        return ds_fail(eb, DS_ERR_NOMEM, "cannot index %u triage data blocks", n);
+        return DS_ERR_NOMEM;
     memcpy(p->by_va, p->pub.blocks, n * sizeof(*p->by_va));
     qsort(p->by_va, n, sizeof(*p->by_va), cmp_block_va);
     uint64_t m = 0;
@@ -301,7 +311,33 @@ static ds_err load_blocks(ds_dump *d, const ds_triage_dump64 *h, ds_errbuf *eb)
         if (accept_block(d, &b, &t->blocks[t->nblocks]))
             t->nblocks++;
     }
-    return index_blocks(priv_of(t), eb);
+    (void)eb;
+    return DS_OK;
+}
+
+static ds_err ensure_index(triage_priv *p)
+{
+    pthread_mutex_lock(&p->lock);
+    if (!atomic_load(&p->indexed)) {
+        p->index_err = index_blocks(p);
+        atomic_store(&p->indexed, true);
+    }
+    ds_err e = p->index_err;
+    pthread_mutex_unlock(&p->lock);
+    return e;
+}
+
+/* Before the index exists: the containing block with the greatest
+ * (va, file_off), the same block find_block() picks from the index. */
+static const struct ds_triage_block *scan_blocks(const triage_priv *p, uint64_t va)
+{
+    const struct ds_triage_block *best = NULL;
+    for (uint32_t i = 0; i < p->pub.nblocks; i++) {
+        const struct ds_triage_block *b = &p->pub.blocks[i];
+        if (va - b->va < b->size && va >= b->va && (!best || cmp_block_va(b, best) > 0))
+            best = b;
+    }
+    return best;
 }
 
 /* Block containing va, or NULL. */
@@ -327,12 +363,20 @@ static const struct ds_triage_block *find_block(const triage_priv *p, uint64_t v
 ds_err ds_triage_kread(const ds_triage *t, const ds_file *f, uint64_t va, void *buf,
                        size_t len)
 {
-    const triage_priv *p = priv_of(t);
+    triage_priv *p = priv_of(t);
     uint8_t *out = buf;
     if (len && va > UINT64_MAX - (len - 1))
         return DS_ERR_RANGE;
+    /* The first few reads (NtBuildLab at open) scan the blocks; only a
+     * caller that keeps reading pays for the sorted index. */
+    bool use_index = atomic_load(&p->indexed) || atomic_fetch_add(&p->lookups, 1) >= 16;
+    if (use_index) {
+        ds_err ie = ensure_index(p);
+        if (ie)
+            return ie;
+    }
     while (len) {
-        const struct ds_triage_block *b = find_block(p, va);
+        const struct ds_triage_block *b = use_index ? find_block(p, va) : scan_blocks(p, va);
         if (!b)
             return DS_ERR_NOT_PRESENT;
         uint64_t in = va - b->va;
@@ -349,15 +393,20 @@ ds_err ds_triage_kread(const ds_triage *t, const ds_file *f, uint64_t va, void *
 
 /* ---------------------------------------------------------------- KDBG */
 
+/* NtBuildLab: read the whole buffer in one go when one data block holds
+ * it, else byte by byte up to the first byte no block holds. */
 static void read_build_lab(ds_dump *d, uint64_t va)
 {
-    size_t i = 0;
-    for (; i + 1 < sizeof(d->nt_build_lab); i++) {
-        char c;
-        if (ds_triage_kread(d->triage, &d->file, va + i, &c, 1) != DS_OK || c == '\0')
-            break;
-        d->nt_build_lab[i] = c;
+    char buf[sizeof(d->nt_build_lab)];
+    size_t n = sizeof(buf) - 1, i = 0;
+    if (ds_triage_kread(d->triage, &d->file, va, buf, n) != DS_OK) {
+        for (; i < n; i++)
+            if (ds_triage_kread(d->triage, &d->file, va + i, &buf[i], 1) != DS_OK)
+                break;
+        n = i;
     }
+    for (i = 0; i < n && buf[i] != '\0'; i++)
+        d->nt_build_lab[i] = buf[i];
     d->nt_build_lab[i] = '\0';
 }
 
@@ -440,6 +489,8 @@ ds_err ds_triage_load(ds_dump *d, ds_errbuf *eb)
     if (e)
         return e;
     triage_priv *p = calloc(1, sizeof(*p));
+    if (p)
+        pthread_mutex_init(&p->lock, NULL);
     if (!p)
         return ds_fail(eb, DS_ERR_NOMEM, "cannot allocate triage state");
     d->triage = &p->pub;
@@ -511,5 +562,6 @@ void ds_triage_free(ds_triage *t)
     free(t->blocks);
     free(p->by_va);
     free(p->end_max);
+    pthread_mutex_destroy(&p->lock);
     free(p);
 }
