@@ -24,6 +24,7 @@
  *
  * Output is sorted by physical address (then VA), so it does not depend on
  * thread scheduling. */
+#define _GNU_SOURCE /* qsort_r */
 #include "scan.h"
 
 #include <stdatomic.h>
@@ -362,68 +363,65 @@ static void validate_job(void *arg, unsigned worker)
 
 /* ---- merging ------------------------------------------------------------ */
 
-static int cmp_proc(const void *a, const void *b)
+/* Process and thread records are merged by the same rule; rather than two
+ * copies of it, the merge works on either through the offsets of the few
+ * fields it needs (offsetof below; the casts stay inside rec_* helpers). */
+typedef struct rec_fields {
+    size_t size, pa, pool_pa, score, sources, tag_wiped;
+} rec_fields;
+
+static const rec_fields proc_fields = {
+    sizeof(ds_proc), offsetof(ds_proc, eprocess_pa), offsetof(ds_proc, pool_pa),
+    offsetof(ds_proc, score), offsetof(ds_proc, sources), offsetof(ds_proc, tag_wiped),
+};
+static const rec_fields thread_fields = {
+    sizeof(ds_thread), offsetof(ds_thread, ethread_pa), offsetof(ds_thread, pool_pa),
+    offsetof(ds_thread, score), offsetof(ds_thread, sources), offsetof(ds_thread, tag_wiped),
+};
+
+#define REC_FIELD(type, rec, off) (*(type *)((char *)(rec) + (off)))
+
+static int cmp_by_pa(const void *a, const void *b, void *arg)
 {
-    const ds_proc *x = a, *y = b;
-    if (x->eprocess_pa != y->eprocess_pa)
-        return x->eprocess_pa < y->eprocess_pa ? -1 : 1;
-    /* tag hits (with a pool header) first, so they win the merge */
-    return (x->pool_pa == DS_NO_VALUE) - (y->pool_pa == DS_NO_VALUE);
+    const rec_fields *f = arg;
+    uint64_t x = REC_FIELD(uint64_t, (void *)a, f->pa), y = REC_FIELD(uint64_t, (void *)b, f->pa);
+    if (x != y)
+        return x < y ? -1 : 1;
+    /* tag hits (with a pool header) first, so they win ties in the merge */
+    bool xa = REC_FIELD(uint64_t, (void *)a, f->pool_pa) == DS_NO_VALUE;
+    bool ya = REC_FIELD(uint64_t, (void *)b, f->pool_pa) == DS_NO_VALUE;
+    return (int)xa - (int)ya;
 }
 
-static int cmp_thread(const void *a, const void *b)
+/* Collapse records with the same body PA into the best-scoring one with
+ * the union of their sources.  An object no tag hit saw is "tag wiped".
+ * Records below min_score are dropped.  Returns the new count. */
+static size_t merge_records(void *base, size_t n, const rec_fields *f, int min_score)
 {
-    const ds_thread *x = a, *y = b;
-    if (x->ethread_pa != y->ethread_pa)
-        return x->ethread_pa < y->ethread_pa ? -1 : 1;
-    return (x->pool_pa == DS_NO_VALUE) - (y->pool_pa == DS_NO_VALUE);
-}
-
-/* Collapse records with the same body PA; keep the best-scoring one and
- * union the sources.  A structure hit with no tag hit is "tag wiped". */
-static size_t merge_procs(ds_proc *v, size_t n, int min_score)
-{
-    qsort(v, n, sizeof(*v), cmp_proc);
+    char *v = base;
+    qsort_r(v, n, f->size, cmp_by_pa, (void *)f);
     size_t out = 0;
     for (size_t i = 0; i < n;) {
-        size_t k = i;
+        char *first = v + i * f->size, *best = first;
+        uint64_t pa = REC_FIELD(uint64_t, first, f->pa);
         uint32_t src = 0;
-        for (; k < n && v[k].eprocess_pa == v[i].eprocess_pa; k++)
-            src |= v[k].sources;
-        ds_proc best = v[i];
-        for (size_t m = i + 1; m < k; m++)
-            if (v[m].score > best.score)
-                best = v[m];
-        best.sources = src;
-        if (best.pool_pa == DS_NO_VALUE && v[i].pool_pa != DS_NO_VALUE)
-            best.pool_pa = v[i].pool_pa;
-        best.tag_wiped = !(src & DS_VIEW_POOL);
-        if (best.score >= min_score)
-            v[out++] = best;
-        i = k;
-    }
-    return out;
-}
-
-static size_t merge_threads(ds_thread *v, size_t n, int min_score)
-{
-    qsort(v, n, sizeof(*v), cmp_thread);
-    size_t out = 0;
-    for (size_t i = 0; i < n;) {
         size_t k = i;
-        uint32_t src = 0;
-        for (; k < n && v[k].ethread_pa == v[i].ethread_pa; k++)
-            src |= v[k].sources;
-        ds_thread best = v[i];
-        for (size_t m = i + 1; m < k; m++)
-            if (v[m].score > best.score)
-                best = v[m];
-        best.sources = src;
-        if (best.pool_pa == DS_NO_VALUE && v[i].pool_pa != DS_NO_VALUE)
-            best.pool_pa = v[i].pool_pa;
-        best.tag_wiped = !(src & DS_VIEW_POOL);
-        if (best.score >= min_score)
-            v[out++] = best;
+        for (; k < n && REC_FIELD(uint64_t, v + k * f->size, f->pa) == pa; k++) {
+            char *r = v + k * f->size;
+            src |= REC_FIELD(uint32_t, r, f->sources);
+            if (REC_FIELD(int, r, f->score) > REC_FIELD(int, best, f->score))
+                best = r;
+        }
+        uint64_t pool_pa = REC_FIELD(uint64_t, first, f->pool_pa);
+        if (REC_FIELD(int, best, f->score) >= min_score) {
+            char *dst = v + out * f->size;
+            memmove(dst, best, f->size);
+            REC_FIELD(uint32_t, dst, f->sources) = src;
+            if (REC_FIELD(uint64_t, dst, f->pool_pa) == DS_NO_VALUE)
+                REC_FIELD(uint64_t, dst, f->pool_pa) = pool_pa;
+            REC_FIELD(bool, dst, f->tag_wiped) = !(src & DS_VIEW_POOL);
+            out++;
+        }
         i = k;
     }
     return out;
@@ -619,8 +617,8 @@ static ds_err collect(const cand *c, size_t n, ds_proc *procs, ds_thread *thread
             threads[nt++] = threads[i];
     }
     r->stats.rejected = n - np - nt;
-    np = merge_procs(procs, np, min_score);
-    nt = merge_threads(threads, nt, min_score);
+    np = merge_records(procs, np, &proc_fields, min_score);
+    nt = merge_records(threads, nt, &thread_fields, min_score);
     r->procs = malloc((np ? np : 1) * sizeof(*r->procs));
     r->threads = malloc((nt ? nt : 1) * sizeof(*r->threads));
     if (!r->procs || !r->threads)

@@ -85,6 +85,31 @@ static void set_xlat(ds_xlat *out, uint64_t pa, uint64_t size, bool transition)
     out->transition = transition;
 }
 
+/* The two lowest levels, shared by x64 and PAE (64-bit entries, 512 per
+ * table): the page directory at pd (a 2 MiB large page ends the walk),
+ * then the page table. */
+static ds_err walk_pd_pt(const ds_vas *vas, uint64_t pd, uint64_t va, ds_xlat *out)
+{
+    uint64_t e;
+    ds_err err = read_entry64(vas, pd + ((va >> 21) & 0x1ff) * 8, &e);
+    if (err)
+        return err;
+    if (!(e & PTE_VALID))
+        return DS_ERR_NOT_PRESENT;
+    if (e & PTE_LARGE) {
+        set_xlat(out, (e & PFN_MASK_2M) | (va & (PAGE_2M - 1)), PAGE_2M, false);
+        return DS_OK;
+    }
+    err = read_entry64(vas, (e & PFN_MASK_64) + ((va >> 12) & 0x1ff) * 8, &e);
+    if (err)
+        return err;
+    bool transition;
+    if (!leaf_usable(e, &transition))
+        return DS_ERR_NOT_PRESENT;
+    set_xlat(out, (e & PFN_MASK_64) | (va & (PAGE_4K - 1)), PAGE_4K, transition);
+    return DS_OK;
+}
+
 static ds_err vtop_x64(const ds_vas *vas, uint64_t va, ds_xlat *out)
 {
     uint64_t top = va >> 47;
@@ -111,24 +136,7 @@ static ds_err vtop_x64(const ds_vas *vas, uint64_t va, ds_xlat *out)
         return DS_OK;
     }
 
-    err = read_entry64(vas, (e & PFN_MASK_64) + ((va >> 21) & 0x1ff) * 8, &e);
-    if (err)
-        return err;
-    if (!(e & PTE_VALID))
-        return DS_ERR_NOT_PRESENT;
-    if (e & PTE_LARGE) {
-        set_xlat(out, (e & PFN_MASK_2M) | (va & (PAGE_2M - 1)), PAGE_2M, false);
-        return DS_OK;
-    }
-
-    err = read_entry64(vas, (e & PFN_MASK_64) + ((va >> 12) & 0x1ff) * 8, &e);
-    if (err)
-        return err;
-    bool transition;
-    if (!leaf_usable(e, &transition))
-        return DS_ERR_NOT_PRESENT;
-    set_xlat(out, (e & PFN_MASK_64) | (va & (PAGE_4K - 1)), PAGE_4K, transition);
-    return DS_OK;
+    return walk_pd_pt(vas, e & PFN_MASK_64, va, out);
 }
 
 static ds_err vtop_pae(const ds_vas *vas, uint64_t va, ds_xlat *out)
@@ -146,24 +154,7 @@ static ds_err vtop_pae(const ds_vas *vas, uint64_t va, ds_xlat *out)
     if (!(e & PTE_VALID))
         return DS_ERR_NOT_PRESENT;
 
-    err = read_entry64(vas, (e & PFN_MASK_64) + ((va >> 21) & 0x1ff) * 8, &e);
-    if (err)
-        return err;
-    if (!(e & PTE_VALID))
-        return DS_ERR_NOT_PRESENT;
-    if (e & PTE_LARGE) {
-        set_xlat(out, (e & PFN_MASK_2M) | (va & (PAGE_2M - 1)), PAGE_2M, false);
-        return DS_OK;
-    }
-
-    err = read_entry64(vas, (e & PFN_MASK_64) + ((va >> 12) & 0x1ff) * 8, &e);
-    if (err)
-        return err;
-    bool transition;
-    if (!leaf_usable(e, &transition))
-        return DS_ERR_NOT_PRESENT;
-    set_xlat(out, (e & PFN_MASK_64) | (va & (PAGE_4K - 1)), PAGE_4K, transition);
-    return DS_OK;
+    return walk_pd_pt(vas, e & PFN_MASK_64, va, out);
 }
 
 static ds_err vtop_x86(const ds_vas *vas, uint64_t va, ds_xlat *out)
