@@ -458,6 +458,26 @@ static bool links_back_ok(const ds_vctx *vc, uint64_t links_va, uint64_t flink, 
     return back == links_va && fwd == links_va;
 }
 
+/* Read an object body (at most its profile size, capped by the local
+ * buffer) and run the checks every dispatcher object shares: readable,
+ * DISPATCHER_HEADER type (and size), WaitListHead a kernel pointer.
+ * Returns the number of bytes read; *failed gets the failed checks. */
+static size_t read_body_common(const ds_vctx *vc, uint64_t body_pa, uint64_t body_va,
+                               bool is_proc, uint8_t *b, size_t cap, uint32_t *failed)
+{
+    const ds_profile *p = vc->p;
+    size_t size = is_proc ? p->eprocess_size : p->ethread_size;
+    size_t want = size < cap ? size : cap;
+    size_t got = ds_obj_read(vc, body_pa, body_va, 0, b, want);
+    if (got < want)
+        *failed |= DS_CHK_UNREADABLE;
+    if (got < 0x20 || !dispatcher_ok(p, b, is_proc))
+        *failed |= DS_CHK_DISPATCHER;
+    if (got < 0x18 || !ds_vctx_kptr(vc, ds_vctx_rdptr(vc, b, 8)))
+        *failed |= DS_CHK_WAITLIST;
+    return got;
+}
+
 int ds_validate_process(const ds_vctx *vc, uint64_t body_pa, uint64_t body_va, ds_proc *o)
 {
     const ds_profile *p = vc->p;
@@ -472,14 +492,7 @@ int ds_validate_process(const ds_vctx *vc, uint64_t body_pa, uint64_t body_va, d
     o->session_id = UINT32_MAX;
     if (!p)
         return 0;
-    size_t want = p->eprocess_size < cap ? p->eprocess_size : cap;
-    size_t got = ds_obj_read(vc, body_pa, body_va, 0, b, want);
-    if (got < want)
-        failed |= DS_CHK_UNREADABLE;
-    if (got < 0x20 || !dispatcher_ok(p, b, true))
-        failed |= DS_CHK_DISPATCHER;
-    if (got < 0x18 || !ds_vctx_kptr(vc, ds_vctx_rdptr(vc, b, 8)))
-        failed |= DS_CHK_WAITLIST;
+    size_t got = read_body_common(vc, body_pa, body_va, true, b, cap, &failed);
 
     if (in_read(got, p->ep_pid, vc->ptr))
         o->pid = ds_vctx_rdptr(vc, b, p->ep_pid);
@@ -557,14 +570,7 @@ int ds_validate_thread(const ds_vctx *vc, uint64_t body_pa, uint64_t body_va, ds
     o->rip = o->rsp = DS_NO_VALUE;
     if (!p)
         return 0;
-    size_t want = p->ethread_size < cap ? p->ethread_size : cap;
-    size_t got = ds_obj_read(vc, body_pa, body_va, 0, b, want);
-    if (got < want)
-        failed |= DS_CHK_UNREADABLE;
-    if (got < 0x20 || !dispatcher_ok(p, b, false))
-        failed |= DS_CHK_DISPATCHER;
-    if (got < 0x18 || !ds_vctx_kptr(vc, ds_vctx_rdptr(vc, b, 8)))
-        failed |= DS_CHK_WAITLIST;
+    size_t got = read_body_common(vc, body_pa, body_va, false, b, cap, &failed);
 
     if (in_read(got, p->et_cid_pid, vc->ptr))
         o->pid = ds_vctx_rdptr(vc, b, p->et_cid_pid);
