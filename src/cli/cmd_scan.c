@@ -597,8 +597,11 @@ static const char *verdict_word(const ds_proc *p)
 
 static void table_head(ds_strbuf *sb, const char *path, const dump_facts *f)
 {
-    ds_sb_printf(sb, "Dump: %s (%s %s, build %u, %s)\n", path, f->format_name,
-                 f->dump_type_name ? f->dump_type_name : "", f->build, ds_arch_name(f->arch));
+    /* "PAGEDU64 full", but just "raw" where the kind repeats the format */
+    const char *kind = f->dump_type_name && strcmp(f->dump_type_name, f->format_name) != 0
+                           ? f->dump_type_name : NULL;
+    ds_sb_printf(sb, "Dump: %s (%s%s%s, build %u, %s)\n", path, f->format_name, kind ? " " : "",
+                 kind ? kind : "", f->build, ds_arch_name(f->arch));
 }
 
 static void table_columns(ds_strbuf *sb)
