@@ -282,12 +282,16 @@ static int cmp_extent(const void *a, const void *b)
 
 /* ---- phase 3: validation ----------------------------------------------- */
 
+/* A slice of the candidate array.  Candidates are partitioned: process
+ * candidates [0, nproc), thread candidates [nproc, n); candidate g has its
+ * result slot procs[g] or threads[g - nproc] (score -1 = rejected). */
 typedef struct vjob {
     const ds_vctx *vc;
     const ds_p2v *p2v;
-    const cand *c;
-    size_t n;
-    ds_proc *procs;    /* one slot per candidate; score -1 = rejected */
+    const cand *c;     /* the slice */
+    size_t first, n;   /* global index of c[0], slice length */
+    size_t nproc;
+    ds_proc *procs;
     ds_thread *threads;
 } vjob;
 
@@ -330,7 +334,7 @@ static void validate_one(const vjob *j, size_t i)
             goto reject;
     }
     if (is_proc) {
-        ds_proc *o = &j->procs[i];
+        ds_proc *o = &j->procs[j->first + i];
         ds_validate_process(vc, body_pa, body_va, o);
         o->pool_pa = pool_pa;
         o->sources = tagged ? DS_VIEW_POOL : DS_VIEW_STRUCT;
@@ -340,7 +344,7 @@ static void validate_one(const vjob *j, size_t i)
         o->score = ds_score_from_failed(o->failed);
         return;
     }
-    ds_thread *o = &j->threads[i];
+    ds_thread *o = &j->threads[j->first + i - j->nproc];
     ds_validate_thread(vc, body_pa, body_va, o);
     o->pool_pa = pool_pa;
     o->sources = tagged ? DS_VIEW_POOL : DS_VIEW_STRUCT;
@@ -348,9 +352,9 @@ static void validate_one(const vjob *j, size_t i)
     return;
 reject:
     if (is_proc)
-        j->procs[i].score = -1;
+        j->procs[j->first + i].score = -1;
     else
-        j->threads[i].score = -1;
+        j->threads[j->first + i - j->nproc].score = -1;
 }
 
 static void validate_job(void *arg, unsigned worker)
@@ -581,7 +585,7 @@ static ds_err resolve_vas(const ds_dump *d, const cand *c, size_t n, ds_p2v *m)
 }
 
 static ds_err validate_phase(const ds_vctx *vc, const ds_p2v *m, const cand *c, size_t n,
-                             ds_pool *pool, ds_proc *procs, ds_thread *threads)
+                             size_t nproc, ds_pool *pool, ds_proc *procs, ds_thread *threads)
 {
     size_t slices = ds_pool_threads(pool) * 4;
     size_t per = (n + slices - 1) / (slices ? slices : 1);
@@ -595,7 +599,7 @@ static ds_err validate_phase(const ds_vctx *vc, const ds_p2v *m, const cand *c, 
     ds_pool_group_init(&g, pool);
     for (size_t j = 0; j < njobs; j++) {
         size_t lo = j * per, hi = lo + per < n ? lo + per : n;
-        jobs[j] = (vjob){vc, m, c + lo, hi - lo, procs + lo, threads + lo};
+        jobs[j] = (vjob){vc, m, c + lo, lo, hi - lo, nproc, procs, threads};
         if (ds_pool_submit(&g, validate_job, &jobs[j]) != DS_OK)
             validate_job(&jobs[j], 0);
     }
@@ -604,18 +608,38 @@ static ds_err validate_phase(const ds_vctx *vc, const ds_p2v *m, const cand *c, 
     return DS_OK;
 }
 
-/* Split the per-candidate slots into the process and thread lists. */
-static ds_err collect(const cand *c, size_t n, ds_proc *procs, ds_thread *threads, int min_score,
+static bool is_proc_kind(uint8_t kind)
+{
+    return kind == CAND_PROC_TAG || kind == CAND_PROC_STRUCT;
+}
+
+/* Move process candidates before thread candidates; returns their count. */
+static size_t partition_by_kind(cand *c, size_t n)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        if (is_proc_kind(c[lo].kind)) {
+            lo++;
+        } else {
+            cand t = c[lo];
+            c[lo] = c[--hi];
+            c[hi] = t;
+        }
+    }
+    return lo;
+}
+
+/* Keep the accepted slots, merge duplicates, hand the records over. */
+static ds_err collect(size_t n, size_t nproc, ds_proc *procs, ds_thread *threads, int min_score,
                       ds_scan_result *r)
 {
     size_t np = 0, nt = 0;
-    for (size_t i = 0; i < n; i++) {
-        bool is_proc = c[i].kind == CAND_PROC_TAG || c[i].kind == CAND_PROC_STRUCT;
-        if (is_proc && procs[i].score >= 0)
+    for (size_t i = 0; i < nproc; i++)
+        if (procs[i].score >= 0)
             procs[np++] = procs[i];
-        else if (!is_proc && threads[i].score >= 0)
+    for (size_t i = 0; i < n - nproc; i++)
+        if (threads[i].score >= 0)
             threads[nt++] = threads[i];
-    }
     r->stats.rejected = n - np - nt;
     np = merge_records(procs, np, &proc_fields, min_score);
     nt = merge_records(threads, nt, &thread_fields, min_score);
@@ -687,15 +711,17 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
     ds_vctx_init(&vc, d);
     ds_proc *procs = NULL;
     ds_thread *threads = NULL;
+    size_t nproc = 0;
     if (e == DS_OK) {
-        procs = calloc(n ? n : 1, sizeof(*procs));
-        threads = calloc(n ? n : 1, sizeof(*threads));
+        nproc = partition_by_kind(c, n);
+        procs = calloc(nproc ? nproc : 1, sizeof(*procs));
+        threads = calloc(n - nproc ? n - nproc : 1, sizeof(*threads));
         e = procs && threads ? DS_OK : DS_ERR_NOMEM;
     }
     if (e == DS_OK)
-        e = validate_phase(&vc, &m, c, n, pool, procs, threads);
+        e = validate_phase(&vc, &m, c, n, nproc, pool, procs, threads);
     if (e == DS_OK)
-        e = collect(c, n, procs, threads, o->min_score, r);
+        e = collect(n, nproc, procs, threads, o->min_score, r);
     free(procs);
     free(threads);
     free(c);

@@ -30,7 +30,10 @@
 #include "../src/dump.h"
 #include "records.h"
 
-#define DS_SCAN_MAX_CANDIDATES (4u << 20)
+/* 1 Mi candidates: about 5x the objects of a busy 64 GiB server (tag and
+ * structure hits of ~100k threads), and at most ~170 MiB of candidate
+ * and result slots when a hostile dump is full of tags. */
+#define DS_SCAN_MAX_CANDIDATES (1u << 20)
 #define DS_SCAN_DEFAULT_MIN_SCORE 60
 
 struct ds_pool;

@@ -300,6 +300,37 @@ static void test_profile_detected(void **state)
     }
 }
 
+/* A dump stuffed with pool tags (a slot-aligned "Proc"/"Thre" every 16
+ * bytes over 24 MiB: 1.5 Mi tag hits) hits the candidate cap, says so,
+ * and finishes with bounded memory. */
+static void test_candidate_cap(void **state)
+{
+    (void)state;
+    fixture fx;
+    make_dump(&fx, "win10_2004_22h2_x64", 25);
+    static uint8_t junk[1 << 20];
+    for (size_t i = 0; i < sizeof(junk); i += 16) {
+        memset(junk + i, 0x41, 16);
+        memcpy(junk + i + 4, (i / 16) % 2 ? "Thre" : "Proc", 4);
+    }
+    for (uint64_t mib = 8; mib < 32; mib++)
+        poke(&fx, mib << 20, junk, sizeof(junk));
+    ds_dump *d = NULL;
+    ds_errbuf eb = {{0}};
+    /* the junk may bury the build number too: name the profile */
+    ds_dump_opts opts = {.force_profile = "win10_2004_22h2_x64"};
+    assert_int_equal(ds_dump_open(&d, fx.path, &opts, &eb), DS_OK);
+    ds_scan_result r;
+    assert_int_equal(ds_scan(d, NULL, &r, &eb), DS_OK);
+    assert_true(r.stats.candidates_capped);
+    assert_true(r.stats.candidates <= DS_SCAN_MAX_CANDIDATES);
+    for (size_t k = 0; k < r.nprocs; k++) /* the junk is never a process */
+        assert_true(r.procs[k].eprocess_pa < (8ull << 20) || r.procs[k].pid != 0x41414141);
+    ds_scan_result_free(&r);
+    ds_dump_close(d);
+    drop_dump(&fx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -308,6 +339,7 @@ int main(void)
         cmocka_unit_test(test_random_damage),
         cmocka_unit_test(test_truncated_after_generation),
         cmocka_unit_test(test_profile_detected),
+        cmocka_unit_test(test_candidate_cap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
