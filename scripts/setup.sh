@@ -16,9 +16,12 @@ need_cmd meson meson
 need_cmd ninja ninja-build
 need_cmd python3 python3
 # the schema test imports jsonschema with whichever python3 is first on PATH
-if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import jsonschema' >/dev/null 2>&1; then
-    missing+=(python3-jsonschema)
-fi
+# (or Debian's, see tests/test_schema.py)
+has_jsonschema() {
+    { command -v python3 >/dev/null 2>&1 && python3 -c 'import jsonschema' >/dev/null 2>&1; } ||
+        { [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import jsonschema' >/dev/null 2>&1; }
+}
+has_jsonschema || missing+=(python3-jsonschema)
 if command -v pkg-config >/dev/null 2>&1; then
     need_pc liburing liburing-dev
     need_pc libxxhash libxxhash-dev
