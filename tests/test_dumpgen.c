@@ -80,6 +80,26 @@ static void index_dump(dumpf *d, gen_format f, uint64_t npfn)
         set_pages(d, 0, npfn, 0);
         return;
     }
+    if (f == GEN_FMT_ELF) { /* ELF core: PT_LOAD p_paddr / p_offset / p_filesz */
+        assert_memory_equal(m, "\x7f" "ELF", 4);
+        bool is64 = m[4] == 2;
+        uint16_t phnum;
+        memcpy(&phnum, m + (is64 ? 0x38 : 0x2c), 2);
+        uint64_t phoff = is64 ? rd64(m + 0x20) : rd32(m + 0x1c), end = 0;
+        assert_true(phnum >= 2 && phnum <= 16);
+        for (unsigned i = 0; i < phnum; i++) {
+            const uint8_t *ph = m + phoff + i * (is64 ? 56 : 32);
+            assert_int_equal(rd32(ph), 1); /* PT_LOAD */
+            uint64_t off = is64 ? rd64(ph + 8) : rd32(ph + 4);
+            uint64_t pa = is64 ? rd64(ph + 0x18) : rd32(ph + 0xc);
+            uint64_t sz = is64 ? rd64(ph + 0x20) : rd32(ph + 0x10);
+            assert_int_equal(pa % 4096, 0);
+            set_pages(d, pa / 4096, sz / 4096, off);
+            end = off + sz > end ? off + sz : end;
+        }
+        assert_int_equal(end, d->size);
+        return;
+    }
     assert_memory_equal(m, "PAGE", 4);
     if (f == GEN_FMT_FULL32) {
         assert_memory_equal(m + 4, "DUMP", 4);
@@ -607,7 +627,8 @@ static void check_kdbg(ctx *c, truth *t, gen_format f)
     uint64_t w[0x400 / 8];
     assert_true(vread(c, va, w, 0x18));
     bool enc = jbool(t->hdr, "kdbg_encoded");
-    assert_int_equal(enc, f == GEN_FMT_RAW && c->p->is64 && c->p->build_min >= 9200);
+    assert_int_equal(enc, (f == GEN_FMT_RAW || f == GEN_FMT_ELF) && c->p->is64 &&
+                              c->p->build_min >= 9200);
     uint64_t never = jnum(t->hdr, "ki_wait_never"), always = jnum(t->hdr, "ki_wait_always");
     uint64_t flag_va = jnum(t->hdr, "kdp_data_block_encoded_va");
     uint8_t flag = 0xff;
@@ -665,7 +686,7 @@ static void check_kdbg(ctx *c, truth *t, gen_format f)
 static void check_header(ctx *c, truth *t, gen_format f)
 {
     const uint8_t *m = c->d.map;
-    if (f == GEN_FMT_RAW) {
+    if (f == GEN_FMT_RAW || f == GEN_FMT_ELF) {
         uint64_t ls = jnum(t->hdr, "low_stub_pa");
         if (c->p->is64) {
             assert_true(ls > 0 && ls < 0x100000);
@@ -774,7 +795,7 @@ static void test_all_builds_formats(void **state)
 {
     (void)state;
     static const gen_format fmts[] = {GEN_FMT_RAW, GEN_FMT_FULL, GEN_FMT_BITMAP, GEN_FMT_KERNEL,
-                                      GEN_FMT_RDMP, GEN_FMT_FULL32};
+                                      GEN_FMT_RDMP, GEN_FMT_FULL32, GEN_FMT_ELF};
     unsigned runs = 0, absent = 0;
     for (unsigned b = 0; gen_build_keys[b]; b++) {
         const ds_profile *p = ds_profile_by_key(gen_build_keys[b]);
@@ -788,7 +809,7 @@ static void test_all_builds_formats(void **state)
         }
         assert_true(saw_straddle);
     }
-    assert_int_equal(runs, 5 * 5 + 2 * 2);
+    assert_int_equal(runs, 5 * 6 + 2 * 3);
     assert_true(g_transitions > 0);  /* some pool PTEs were transition PTEs */
     assert_true(absent > 0);         /* kernel dumps dropped user pages */
 }

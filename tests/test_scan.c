@@ -311,13 +311,13 @@ static void scan_case(const char *key, const char *fmt)
 static void test_scan_all_builds_and_formats(void **state)
 {
     (void)state;
-    static const char *const x64_formats[] = {"raw", "full", "bitmap", "kernel", "rdmp"};
-    static const char *const x86_formats[] = {"raw", "full32"};
+    static const char *const x64_formats[] = {"raw", "full", "bitmap", "kernel", "rdmp", "elf"};
+    static const char *const x86_formats[] = {"raw", "full32", "elf"};
     for (size_t k = 0; gen_build_keys[k]; k++) {
         const ds_profile *p = ds_profile_by_key(gen_build_keys[k]);
         assert_non_null(p);
         const char *const *fmts = p->is64 ? x64_formats : x86_formats;
-        size_t n = p->is64 ? 5 : 2;
+        size_t n = p->is64 ? 6 : 3;
         for (size_t f = 0; f < n; f++)
             scan_case(gen_build_keys[k], fmts[f]);
     }

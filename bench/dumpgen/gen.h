@@ -97,7 +97,10 @@
  * three runs), bitmap (DumpType 5 FDMP, all RAM), kernel (DumpType 6 SDMP:
  * user pages and some free 64-page blocks absent), rdmp (DumpType 8, RDMP
  * PFN-range list, pages chosen like `kernel`), full32 (PAGEDUMP DumpType 1,
- * PaeEnabled for PAE).  Unused header bytes carry the "PAGE" pattern.
+ * PaeEnabled for PAE), elf (an ELF core like QEMU's dump-guest-memory:
+ * ELF64 for x64 and ELF32 for x86 guests, one PT_LOAD per RAM run with
+ * p_paddr, data page-aligned after the headers).  Unused header bytes
+ * carry the "PAGE" pattern.
  *
  * Truth (gen_truth.c): see the header record and field list there.
  *
@@ -124,6 +127,7 @@ typedef enum gen_format {
     GEN_FMT_KERNEL,   /* PAGEDU64 DumpType 6, SDMP */
     GEN_FMT_RDMP,     /* PAGEDU64 DumpType 8, RDMP */
     GEN_FMT_FULL32,   /* PAGEDUMP DumpType 1 */
+    GEN_FMT_ELF,      /* ELF core as QEMU dump-guest-memory writes it */
     GEN_FMT_COUNT
 } gen_format;
 

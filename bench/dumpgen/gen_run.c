@@ -16,7 +16,7 @@ const char *const gen_build_keys[] = {
     "win11_24h2_x64", "winxp_sp3_x86", "win7_sp1_x86", NULL,
 };
 
-static const char *const fmt_names[GEN_FMT_COUNT] = {"raw", "full", "bitmap", "kernel", "rdmp", "full32"};
+static const char *const fmt_names[GEN_FMT_COUNT] = {"raw", "full", "bitmap", "kernel", "rdmp", "full32", "elf"};
 
 const char *gen_format_name(gen_format f)
 {
@@ -35,7 +35,7 @@ bool gen_format_parse(const char *s, gen_format *f)
 
 bool gen_format_allowed(const ds_profile *p, gen_format f)
 {
-    if (f == GEN_FMT_RAW)
+    if (f == GEN_FMT_RAW || f == GEN_FMT_ELF)
         return true;
     if (!p->is64)
         return f == GEN_FMT_FULL32;
@@ -88,7 +88,9 @@ static void init_machine(gen_ctx *g)
         g->cookie = 0;
     g->ki_wait_never = gen_rng_next(&g->rng) | 1;
     g->ki_wait_always = gen_rng_next(&g->rng) | 0x100;
-    g->kdbg_encoded = g->o.format == GEN_FMT_RAW && g->is64 && g->build >= 9200;
+    /* images of a live machine (raw, VM cores) keep KDBG encoded */
+    g->kdbg_encoded = (g->o.format == GEN_FMT_RAW || g->o.format == GEN_FMT_ELF) && g->is64 &&
+                      g->build >= 9200;
     /* 2024-01-01T00:00:00Z plus up to ~700 days; up 2 hours .. 20 days */
     int64_t base = 133485408000000000ll;
     g->system_time = base + (int64_t)gen_rng_below(&g->rng, 700ull * 86400 * 1000000) * 10;

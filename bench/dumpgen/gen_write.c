@@ -20,6 +20,7 @@
  *
  * Header bytes the generator does not set keep the "PAGE" fill Windows
  * uses for unused header space. */
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -416,6 +417,66 @@ static ds_err write_rdmp(writer *w, const gen_ctx *g, uint64_t *size)
     return e;
 }
 
+/* ELF core (QEMU dump-guest-memory): ELF header, one PT_LOAD program
+ * header per RAM run (p_paddr = physical address, p_vaddr 0 as QEMU writes
+ * it without paging), then the runs back to back from the next page. */
+static ds_err write_elf(writer *w, const gen_ctx *g, uint64_t *size)
+{
+    uint8_t hdr[GEN_PAGE];
+    memset(hdr, 0, sizeof(hdr));
+    uint64_t data = GEN_PAGE, off = data;
+    if (g->is64) {
+        Elf64_Ehdr *eh = (Elf64_Ehdr *)hdr;
+        memcpy(eh->e_ident, ELFMAG, SELFMAG);
+        eh->e_ident[EI_CLASS] = ELFCLASS64;
+        eh->e_ident[EI_DATA] = ELFDATA2LSB;
+        eh->e_ident[EI_VERSION] = EV_CURRENT;
+        eh->e_type = ET_CORE;
+        eh->e_machine = EM_X86_64;
+        eh->e_version = EV_CURRENT;
+        eh->e_phoff = sizeof(Elf64_Ehdr);
+        eh->e_ehsize = sizeof(Elf64_Ehdr);
+        eh->e_phentsize = sizeof(Elf64_Phdr);
+        eh->e_phnum = 3;
+        Elf64_Phdr *ph = (Elf64_Phdr *)(hdr + sizeof(Elf64_Ehdr));
+        for (unsigned r = 0; r < 3; r++) {
+            ph[r] = (Elf64_Phdr){.p_type = PT_LOAD, .p_flags = PF_R | PF_W | PF_X,
+                                 .p_offset = off, .p_paddr = g->ram[r].first * GEN_PAGE,
+                                 .p_filesz = g->ram[r].count * GEN_PAGE,
+                                 .p_memsz = g->ram[r].count * GEN_PAGE, .p_align = 0};
+            off += g->ram[r].count * GEN_PAGE;
+        }
+    } else {
+        Elf32_Ehdr *eh = (Elf32_Ehdr *)hdr;
+        memcpy(eh->e_ident, ELFMAG, SELFMAG);
+        eh->e_ident[EI_CLASS] = ELFCLASS32;
+        eh->e_ident[EI_DATA] = ELFDATA2LSB;
+        eh->e_ident[EI_VERSION] = EV_CURRENT;
+        eh->e_type = ET_CORE;
+        eh->e_machine = EM_386;
+        eh->e_version = EV_CURRENT;
+        eh->e_phoff = sizeof(Elf32_Ehdr);
+        eh->e_ehsize = sizeof(Elf32_Ehdr);
+        eh->e_phentsize = sizeof(Elf32_Phdr);
+        eh->e_phnum = 3;
+        Elf32_Phdr *ph = (Elf32_Phdr *)(hdr + sizeof(Elf32_Ehdr));
+        for (unsigned r = 0; r < 3; r++) {
+            ph[r] = (Elf32_Phdr){.p_type = PT_LOAD, .p_flags = PF_R | PF_W | PF_X,
+                                 .p_offset = (Elf32_Off)off,
+                                 .p_paddr = (Elf32_Addr)(g->ram[r].first * GEN_PAGE),
+                                 .p_filesz = (Elf32_Word)(g->ram[r].count * GEN_PAGE),
+                                 .p_memsz = (Elf32_Word)(g->ram[r].count * GEN_PAGE)};
+            off += g->ram[r].count * GEN_PAGE;
+        }
+    }
+    *size = off;
+    ds_err e = pwrite_all(w->fd, hdr, sizeof(hdr), 0, g->eb);
+    if (e)
+        return e;
+    w->off = data;
+    return write_pages_runs(w, g);
+}
+
 ds_err gen_write_dump(gen_ctx *g, uint64_t *file_bytes)
 {
     writer w = {.fd = -1, .noise = g->o.noise, .seed = g->o.seed, .g = g};
@@ -440,6 +501,7 @@ ds_err gen_write_dump(gen_ctx *g, uint64_t *file_bytes)
     case GEN_FMT_KERNEL: e = write_bmp(&w, g, &size); break;
     case GEN_FMT_RDMP: e = write_rdmp(&w, g, &size); break;
     case GEN_FMT_FULL32: e = write_full32(&w, g, &size); break;
+    case GEN_FMT_ELF: e = write_elf(&w, g, &size); break;
     default: e = ds_fail(g->eb, DS_ERR_ARG, "bad format"); break;
     }
     if (!e)

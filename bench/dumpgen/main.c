@@ -32,8 +32,8 @@ static void usage(FILE *f)
         fprintf(f, "%s%s", i ? ", " : "", gen_build_keys[i]);
     fprintf(f,
             "\n"
-            "  -f, --format FMT    raw | full | bitmap | kernel | rdmp (x64 builds)\n"
-            "                      raw | full32 (x86 builds); default raw\n"
+            "  -f, --format FMT    raw | full | bitmap | kernel | rdmp | elf (x64 builds)\n"
+            "                      raw | full32 | elf (x86 builds); default raw\n"
             "  -s, --size-mib N    physical memory size, %u..%u MiB (x86: ..%u); default 64\n"
             "  -S, --seed N        PRNG seed (default 1); same seed, same bytes\n"
             "  -n, --noise         fill unused memory with pseudo-random bytes\n"
