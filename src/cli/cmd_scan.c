@@ -298,7 +298,9 @@ static void facts_of(dump_facts *f, const ds_dump *d)
 {
     f->size = d->file.size;
     f->format_name = d->format_name;
-    f->dump_type_name = d->dump_type_name;
+    /* as `info` reports it: crash dumps only (null for raw images and ELF) */
+    f->dump_type_name = (d->format == DS_FMT_CRASH64 || d->format == DS_FMT_CRASH32)
+                            ? d->dump_type_name : NULL;
     f->profile_key = d->profile ? d->profile->key : NULL;
     f->build = d->build;
     f->arch = d->arch;
