@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "../src/dumpfmt.h"
+#include "../src/le.h"
 
 #define OBJ_BUF 4096u
 
@@ -57,16 +58,12 @@ int ds_score_from_failed(uint32_t failed)
 
 static uint64_t rd64(const uint8_t *b, unsigned off)
 {
-    uint64_t v;
-    memcpy(&v, b + off, 8);
-    return v;
+    return ds_le64(b + off);
 }
 
 static uint32_t rd32(const uint8_t *b, unsigned off)
 {
-    uint32_t v;
-    memcpy(&v, b + off, 4);
-    return v;
+    return ds_le32(b + off);
 }
 
 uint64_t ds_vctx_rdptr(const ds_vctx *vc, const uint8_t *buf, uint16_t off)

@@ -36,26 +36,14 @@
 
 #include <string.h>
 
+#include "le.h"
+
 #define PAGE 0x1000ull
 #define LOWSTUB_LIMIT 0x100000ull
 #define SELFREF_NEAR 0x1000000ull   /* 16 MiB */
 #define SELFREF_FAR 0x4000000ull    /* 64 MiB */
 
 #define PFN64(e) ((e) & 0x000ffffffffff000ull)
-
-static uint64_t rd64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
 
 /* A frame address that is a whole page below max_pa. */
 static bool frame_ok(const ds_physmem *pm, uint64_t pa)
@@ -77,11 +65,11 @@ static bool pml4_valid(const ds_physmem *pm, uint64_t pa, const uint8_t *page)
     bool selfref = false;
     unsigned kernel_ok = 0, zero_user = 0, zero_kernel = 0;
 
-    uint64_t e0 = rd64(page);
+    uint64_t e0 = ds_le64(page);
     if ((e0 & 1) && !frame_ok(pm, PFN64(e0)))
         return false;
     for (unsigned i = 0; i < 512; i++) {
-        uint64_t e = rd64(page + i * 8);
+        uint64_t e = ds_le64(page + i * 8);
         if (i < 256) {
             zero_user += e == 0;
             continue;
@@ -106,12 +94,12 @@ ds_err ds_find_dtb_lowstub(const ds_physmem *pm, uint64_t *dtb, uint64_t *kernel
     for (uint64_t pa = 0; pa + PAGE <= end; pa += PAGE) {
         if (!read_page(pm, pa, page))
             continue;
-        if ((rd64(page) & 0xffffffffffff00ffull) != 0x00000001000600e9ull)
+        if ((ds_le64(page) & 0xffffffffffff00ffull) != 0x00000001000600e9ull)
             continue;
-        uint64_t entry = rd64(page + 0x70);
+        uint64_t entry = ds_le64(page + 0x70);
         if ((entry & 0xfffff80000000003ull) != 0xfffff80000000000ull)
             continue;
-        uint64_t cr3 = rd64(page + 0xa0);
+        uint64_t cr3 = ds_le64(page + 0xa0);
         if ((cr3 & 0xffffff0000000fffull) != 0 || !frame_ok(pm, cr3))
             continue;
         if (!read_page(pm, cr3, pml4) || !pml4_valid(pm, cr3, pml4))
@@ -138,7 +126,7 @@ static bool pdpt_valid(const ds_physmem *pm, const uint8_t *slot)
 {
     uint64_t pd[4];
     for (unsigned i = 0; i < 4; i++) {
-        uint64_t e = rd64(slot + i * 8);
+        uint64_t e = ds_le64(slot + i * 8);
         if (!pdpte_ok(pm, e))
             return false;
         pd[i] = PFN64(e);
@@ -160,7 +148,7 @@ static bool find_pae_in_page(const ds_physmem *pm, uint64_t pa, const uint8_t *p
 {
     for (unsigned off = 0; off < PAGE; off += 32) {
         /* cheap filter before the full check */
-        if ((rd64(page + off) & 0x1e7) != 1 || (rd64(page + off + 24) & 0x1e7) != 1)
+        if ((ds_le64(page + off) & 0x1e7) != 1 || (ds_le64(page + off + 24) & 0x1e7) != 1)
             continue;
         if (pdpt_valid(pm, page + off)) {
             *dtb = pa + off;
@@ -178,13 +166,13 @@ static bool pd32_valid(const ds_physmem *pm, uint64_t pa, const uint8_t *page)
 {
     if (pa > 0xfffff000ull)
         return false;
-    if ((rd32(page + 0x300 * 4) & 0xfffff083u) != (uint32_t)(pa | 3))
+    if ((ds_le32(page + 0x300 * 4) & 0xfffff083u) != (uint32_t)(pa | 3))
         return false;
     unsigned kernel_ok = 0, zero_user = 0;
     for (unsigned i = 0; i < 0x200; i++)
-        zero_user += rd32(page + i * 4) == 0;
+        zero_user += ds_le32(page + i * 4) == 0;
     for (unsigned i = 0x200; i < 0x400; i++) {
-        uint32_t e = rd32(page + i * 4);
+        uint32_t e = ds_le32(page + i * 4);
         /* present and supervisor; a 4 MiB page's frame is 4 MiB aligned */
         uint64_t frame = (e & 0x80) ? (e & 0xffc00000u) : (e & 0xfffff000u);
         if ((e & 5) == 1 && frame_ok(pm, frame))
@@ -276,7 +264,7 @@ ds_err ds_find_dtb_selfref(const ds_physmem *pm, ds_paging *mode, uint64_t *dtb)
 /* KSYSTEM_TIME: LowPart u32, High1Time i32 (High2Time, a copy, ignored). */
 static int64_t ksystem_time(const uint8_t *p)
 {
-    uint32_t lo = rd32(p);
+    uint32_t lo = ds_le32(p);
     int32_t hi;
     memcpy(&hi, p + 4, 4);
     return (int64_t)(((uint64_t)(uint32_t)hi << 32) | lo);
@@ -293,7 +281,7 @@ ds_err ds_kuser_read(const ds_vas *kvas, ds_kuser *out)
     if (err)
         return err;
 
-    uint32_t major = rd32(ku + KU_MAJOR), minor = rd32(ku + KU_MINOR);
+    uint32_t major = ds_le32(ku + KU_MAJOR), minor = ds_le32(ku + KU_MINOR);
     int64_t st = ksystem_time(ku + KU_SYSTEM_TIME);
     if (major < 5 || major > 10 || minor > 3)
         return DS_ERR_CORRUPT;
@@ -304,14 +292,14 @@ ds_err ds_kuser_read(const ds_vas *kvas, ds_kuser *out)
     out->minor = minor;
     out->system_time = st;
     out->interrupt_time = ksystem_time(ku + KU_INTERRUPT_TIME);
-    out->product_type = rd32(ku + KU_PRODUCT_TYPE);
+    out->product_type = ds_le32(ku + KU_PRODUCT_TYPE);
     /* NtBuildNumber (Win10+; older kernels leave 0 there).  Only the low
      * 16 bits are the build: the kernel's own NtBuildNumber keeps a
      * free/checked flag in the top nibble, so mask defensively. */
-    out->build = rd32(ku + KU_NT_BUILD) & 0xffff;
+    out->build = ds_le32(ku + KU_NT_BUILD) & 0xffff;
     /* ActiveProcessorCount exists from Vista on (XP's structure ends
      * before 0x3c0). */
     if (major >= 6)
-        out->processors = rd32(ku + KU_PROCESSORS);
+        out->processors = ds_le32(ku + KU_PROCESSORS);
     return DS_OK;
 }

@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "dumpfmt.h"
+#include "le.h"
 
 #define PAGE 0x1000ull
 #define KDBG_MAX_SIZE 0x1000u
@@ -86,27 +87,6 @@ void ds_kdbg_encode(uint64_t *words, size_t n, const ds_kdbg_keys *k)
 /* Reading and validating a block                                      */
 /* ------------------------------------------------------------------ */
 
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v;
-    memcpy(&v, p, 8);
-    return v;
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-    uint16_t v;
-    memcpy(&v, p, 2);
-    return v;
-}
-
 /* A pointer that can only be a kernel address in this paging mode. */
 static bool kernel_ptr(const ds_vas *kvas, uint64_t v)
 {
@@ -121,7 +101,7 @@ static uint64_t kdbg_ptr(const ds_vas *kvas, const ds_kdbg *k, unsigned off)
 {
     if (off + 8 > k->size || off + 8 > sizeof(k->raw))
         return 0;
-    uint64_t v = get64(k->raw + off);
+    uint64_t v = ds_le64(k->raw + off);
     return kvas->mode == DS_PAGING_X64 ? v : (v & 0xffffffffull);
 }
 
@@ -129,7 +109,7 @@ static uint16_t kdbg_u16(const ds_kdbg *k, unsigned off)
 {
     if (off + 2 > k->size || off + 2 > sizeof(k->raw))
         return 0;
-    return get16(k->raw + off);
+    return ds_le16(k->raw + off);
 }
 
 static void fill_fields(const ds_vas *kvas, ds_kdbg *out)
@@ -187,7 +167,7 @@ ds_err ds_kdbg_read(const ds_vas *kvas, uint64_t va, const ds_kdbg_keys *keys,
         ds_kdbg_decode(words, len / 8, keys);
         memcpy(out->raw, words, len);
     }
-    if (get32(out->raw + 0x10) != DS_SIG_KDBG)
+    if (ds_le32(out->raw + 0x10) != DS_SIG_KDBG)
         return ds_fail(eb, DS_ERR_CORRUPT, "KDBG at 0x%llx changed while read",
                        (unsigned long long)va);
 
@@ -227,16 +207,16 @@ static bool pe_parse(const uint8_t *pg, uint64_t base, pe_image *img)
 {
     if (pg[0] != 'M' || pg[1] != 'Z')
         return false;
-    uint32_t lfanew = get32(pg + 0x3c);
+    uint32_t lfanew = ds_le32(pg + 0x3c);
     if (lfanew < 0x40 || lfanew > PAGE - 0x18 - 0x40 || (lfanew & 3))
         return false;
     const uint8_t *nt = pg + lfanew;
     if (memcmp(nt, "PE\0\0", 4) != 0)
         return false;
-    uint16_t machine = get16(nt + 4);
-    uint16_t nsec = get16(nt + 6);
-    uint16_t opt_size = get16(nt + 0x14);
-    uint16_t magic = get16(nt + 0x18);
+    uint16_t machine = ds_le16(nt + 4);
+    uint16_t nsec = ds_le16(nt + 6);
+    uint16_t opt_size = ds_le16(nt + 0x14);
+    uint16_t magic = ds_le16(nt + 0x18);
     if (magic != 0x20b && magic != 0x10b)
         return false;
     if (opt_size < 0x40 || nsec == 0 || nsec > PE_MAX_SECTIONS)
@@ -244,7 +224,7 @@ static bool pe_parse(const uint8_t *pg, uint64_t base, pe_image *img)
     uint64_t sec_off = (uint64_t)lfanew + 0x18 + opt_size;
     if (sec_off + (uint64_t)nsec * 40 > PAGE)
         return false;
-    uint32_t soi = get32(nt + 0x18 + 0x38);
+    uint32_t soi = ds_le32(nt + 0x18 + 0x38);
     if (soi < PAGE || soi > PE_MAX_IMAGE)
         return false;
 
@@ -254,9 +234,9 @@ static bool pe_parse(const uint8_t *pg, uint64_t base, pe_image *img)
     img->nsections = nsec;
     for (unsigned i = 0; i < nsec; i++) {
         const uint8_t *s = pg + sec_off + i * 40;
-        img->sec[i].vsize = get32(s + 8);
-        img->sec[i].va = get32(s + 12);
-        img->sec[i].chars = get32(s + 36);
+        img->sec[i].vsize = ds_le32(s + 8);
+        img->sec[i].va = ds_le32(s + 12);
+        img->sec[i].chars = ds_le32(s + 36);
     }
     return true;
 }
@@ -356,7 +336,7 @@ static bool tag_search_section(const ds_vas *kvas, const pe_image *img, uint64_t
         if (ds_vread(kvas, va, pg, PAGE) != DS_OK)
             continue;
         for (unsigned off = 0x10; off + 4 <= PAGE; off += 8) {
-            if (get32(pg + off) != DS_SIG_KDBG)
+            if (ds_le32(pg + off) != DS_SIG_KDBG)
                 continue;
             if (!spend_candidate(b))
                 return false;
