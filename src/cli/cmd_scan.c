@@ -608,7 +608,7 @@ static void table_head(ds_strbuf *sb, const char *path, const dump_facts *f)
 
 static void table_columns(ds_strbuf *sb)
 {
-    ds_sb_printf(sb, "%-18s %-18s %7s %7s %-16s pool struct list thread cid session  %s\n",
+    ds_sb_printf(sb, "%-18s %-18s %7s %7s %-16s pool struct list thread cid session handles  %s\n",
                  "Offset(V)", "Offset(P)", "PID", "PPID", "Name", "Verdict");
 }
 
@@ -616,8 +616,9 @@ static void table_columns(ds_strbuf *sb)
 static void table_row(ds_strbuf *sb, uint64_t va_v, uint64_t pa_v, uint64_t pid, uint64_t ppid,
                       const char *name_raw, uint32_t sources, const char *verdict)
 {
-    static const unsigned cols[] = {0, 1, 2, 3, 4, 5}; /* pool struct list thread cid session */
-    static const int widths[] = {4, 6, 4, 6, 3, 7};
+    /* pool struct list thread cid session handles (records.h bit numbers) */
+    static const unsigned cols[] = {0, 1, 2, 3, 4, 5, 7};
+    static const int widths[] = {4, 6, 4, 6, 3, 7, 7};
     char va[24], pa[24];
     snprintf(va, sizeof(va), va_v == DS_NO_VALUE ? "-" : "0x%" PRIx64, va_v);
     snprintf(pa, sizeof(pa), pa_v == DS_NO_VALUE ? "-" : "0x%" PRIx64, pa_v);
