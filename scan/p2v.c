@@ -42,19 +42,6 @@ static int record_mapping(void *ctx, uint64_t va, uint64_t pa, uint64_t page_siz
     return 0;
 }
 
-static uint64_t kernel_half(const ds_dump *d)
-{
-    switch (d->kvas.mode) {
-    case DS_PAGING_X64:
-        return 0xffff800000000000ull;
-    case DS_PAGING_PAE:
-    case DS_PAGING_X86:
-        return 0x80000000ull;
-    default:
-        return 0;
-    }
-}
-
 ds_err ds_p2v_resolve(ds_p2v *m, const ds_dump *d, uint64_t *pfns, size_t n)
 {
     m->pfns = pfns;
@@ -74,7 +61,7 @@ ds_err ds_p2v_resolve(ds_p2v *m, const ds_dump *d, uint64_t *pfns, size_t n)
     for (size_t i = 0; i < u; i++)
         m->vas[i] = DS_P2V_NONE;
     if (d->kvas.mode != DS_PAGING_NONE)
-        ds_vas_foreach_mapping(&d->kvas, kernel_half(d), record_mapping, m);
+        ds_vas_foreach_mapping(&d->kvas, ds_kernel_va_start(d->kvas.mode), record_mapping, m);
     return DS_OK;
 }
 

@@ -121,7 +121,7 @@ static uint64_t rdp(const scan_ctx *sc, const uint8_t *b)
 
 static bool kptr(const scan_ctx *sc, uint64_t v)
 {
-    return sc->ptr == 8 ? ds_is_kernel_va64(v) : (v >= 0x80000000u && v <= 0xffffffffu);
+    return ds_is_kernel_ptr(sc->ptr, v);
 }
 
 /* Dispatcher-header structure test at b (slot-aligned, >= 8+2*ptr bytes
@@ -450,11 +450,6 @@ static int mark_mapped(void *ctx, uint64_t va, uint64_t pa, uint64_t page_size, 
     return 0;
 }
 
-static uint64_t kernel_half_start(ds_paging mode)
-{
-    return mode == DS_PAGING_X64 ? 0xffff800000000000ull : 0x80000000ull;
-}
-
 /* Bitmap of the pfns the kernel address space maps (leaf PTEs, large
  * pages and transition PTEs included).  Left NULL when there are no page
  * tables or the bitmap would be too large. */
@@ -468,7 +463,7 @@ static void build_kernel_map(scan_ctx *sc, const ds_scan_opts *o)
     sc->kmap = calloc((size_t)(sc->kmap_pfns / 64 + 1), sizeof(uint64_t));
     if (!sc->kmap)
         return;
-    if (ds_vas_foreach_mapping(&d->kvas, kernel_half_start(d->kvas.mode), mark_mapped, sc) < 0) {
+    if (ds_vas_foreach_mapping(&d->kvas, ds_kernel_va_start(d->kvas.mode), mark_mapped, sc) < 0) {
         free((void *)sc->kmap); /* walk cut short: do not trust a partial set */
         sc->kmap = NULL;
     }

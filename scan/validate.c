@@ -73,9 +73,7 @@ uint64_t ds_vctx_rdptr(const ds_vctx *vc, const uint8_t *buf, uint16_t off)
 
 bool ds_vctx_kptr(const ds_vctx *vc, uint64_t v)
 {
-    if (vc->ptr == 8)
-        return ds_is_kernel_va64(v);
-    return v >= 0x80000000u && v <= 0xffffffffu;
+    return ds_is_kernel_ptr(vc->ptr, v);
 }
 
 static bool have(uint16_t off)

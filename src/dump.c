@@ -1124,7 +1124,7 @@ typedef struct detect_ctx {
 
 static bool kva_ok(const ds_dump *d, uint64_t v)
 {
-    return d->kvas.mode == DS_PAGING_X64 ? ds_is_kernel_va64(v) : (v >= 0x80000000u && v <= 0xffffffffu);
+    return ds_is_kernel_ptr(ds_paging_ptr_size(d->kvas.mode), v);
 }
 
 static uint64_t rd_ptr_buf(const uint8_t *b, unsigned ptr)

@@ -90,9 +90,7 @@ void ds_kdbg_encode(uint64_t *words, size_t n, const ds_kdbg_keys *k)
 /* A pointer that can only be a kernel address in this paging mode. */
 static bool kernel_ptr(const ds_vas *kvas, uint64_t v)
 {
-    if (kvas->mode == DS_PAGING_X64)
-        return ds_is_kernel_va64(v);
-    return v >= 0x80000000ull && v <= 0xffffffffull;
+    return ds_is_kernel_ptr(ds_paging_ptr_size(kvas->mode), v);
 }
 
 /* Pointer field at off of the decoded block (x86 targets store 32-bit

@@ -78,4 +78,33 @@ static inline bool ds_is_kernel_va64(uint64_t va)
     return (va >> 47) == 0x1ffff;
 }
 
+/* A pointer that can only be a kernel address: canonical upper half on
+ * x64 (ptr_size 8), 0x80000000..0xffffffff on x86 (ptr_size 4). */
+static inline bool ds_is_kernel_ptr(unsigned ptr_size, uint64_t v)
+{
+    if (ptr_size == 8)
+        return ds_is_kernel_va64(v);
+    return v >= 0x80000000ull && v <= 0xffffffffull;
+}
+
+/* Pointer size of a paging mode's addresses (x64 8, x86 modes 4). */
+static inline unsigned ds_paging_ptr_size(ds_paging mode)
+{
+    return mode == DS_PAGING_X64 ? 8 : 4;
+}
+
+/* First VA of the kernel half of the address space (0 for NONE). */
+static inline uint64_t ds_kernel_va_start(ds_paging mode)
+{
+    switch (mode) {
+    case DS_PAGING_X64:
+        return 0xffff800000000000ull;
+    case DS_PAGING_PAE:
+    case DS_PAGING_X86:
+        return 0x80000000ull;
+    default:
+        return 0;
+    }
+}
+
 #endif
