@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "readpass.h"
+
 #include "file.h"
 #include "stream.h"
 #include "tagscan.h"
@@ -128,23 +130,6 @@ static void evict_file(const bench_args *a)
     close(fd);
 }
 
-static int64_t plain_pass(int fd, uint8_t *buf, size_t bs)
-{
-    int64_t total = 0;
-    if (lseek(fd, 0, SEEK_SET) != 0)
-        return -1;
-    for (;;) {
-        ssize_t n = read(fd, buf, bs);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            return total;
-        total += n;
-    }
-}
-
 static void run_plain(const bench_args *a, result *r)
 {
     int fd = open(a->path, O_RDONLY);
@@ -156,7 +141,7 @@ static void run_plain(const bench_args *a, result *r)
     for (int p = 0; p < a->passes; p++) {
         evict_file(a);
         uint64_t t0 = now_ns();
-        int64_t n = plain_pass(fd, buf, a->bs);
+        int64_t n = bench_read_pass(fd, buf, a->bs);
         uint64_t dt = now_ns() - t0;
         if (n < 0) {
             snprintf(r->err, sizeof(r->err), "read: %s", strerror(errno));

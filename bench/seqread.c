@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "readpass.h"
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -27,23 +29,6 @@ static uint64_t now_ns(void)
 }
 
 /* One pass over the file; returns bytes read, or -1 on error. */
-static int64_t read_pass(int fd, uint8_t *buf, size_t bs)
-{
-    int64_t total = 0;
-    if (lseek(fd, 0, SEEK_SET) != 0)
-        return -1;
-    for (;;) {
-        ssize_t n = read(fd, buf, bs);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        if (n == 0)
-            return total;
-        total += n;
-    }
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: seqread FILE [--bs MiB] [--passes N] [--no-warm]\n");
@@ -79,14 +64,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "seqread: out of memory\n");
         return 1;
     }
-    if (warm && read_pass(fd, buf, bs) < 0) {
+    if (warm && bench_read_pass(fd, buf, bs) < 0) {
         fprintf(stderr, "seqread: read: %s\n", strerror(errno));
         return 1;
     }
     double best = 0;
     for (int p = 0; p < passes; p++) {
         uint64_t t0 = now_ns();
-        int64_t n = read_pass(fd, buf, bs);
+        int64_t n = bench_read_pass(fd, buf, bs);
         uint64_t dt = now_ns() - t0;
         if (n < 0) {
             fprintf(stderr, "seqread: read: %s\n", strerror(errno));
