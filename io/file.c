@@ -18,7 +18,10 @@ ds_err ds_file_open(ds_file *f, const char *path, unsigned flags, ds_errbuf *eb)
 
     memset(f, 0, sizeof(*f));
     f->fd = -1;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    /* O_NONBLOCK: opening a FIFO (or a device that waits for a carrier)
+     * must not block; anything but a regular file or block device is
+     * refused below before a byte is read. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
         if (errno == EISDIR)
             return ds_fail(eb, DS_ERR_ISDIR, "is a directory");
@@ -37,6 +40,11 @@ ds_err ds_file_open(ds_file *f, const char *path, unsigned flags, ds_errbuf *eb)
         close(fd);
         return ds_fail(eb, DS_ERR_UNSUPPORTED, "not a regular file");
     }
+    /* Back to blocking reads: io_uring would answer -EAGAIN on an
+     * O_NONBLOCK file instead of waiting for the disk. */
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
     uint64_t size = (uint64_t)st.st_size;
     if (S_ISBLK(st.st_mode)) {
         off_t end = lseek(fd, 0, SEEK_END);

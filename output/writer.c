@@ -15,6 +15,7 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../io/fileid.h"
 #include "../src/timefmt.h"
 
 typedef struct type_slot {
@@ -42,6 +44,7 @@ struct ds_writer {
     unsigned ntypes;
     bool io_failed;
     char io_msg[200];    /* first write failure, for ds_writer_close */
+    const ds_fileid_set *deny; /* files never written: the run's inputs */
 };
 
 /* ---- formats ---------------------------------------------------------- */
@@ -287,25 +290,65 @@ ds_err ds_writer_open_stream(ds_writer **out, ds_outfmt fmt, FILE *main_out, FIL
     return DS_OK;
 }
 
-/* Directory output is chosen by an existing directory or a trailing '/'. */
-static bool wants_directory(const char *path, ds_errbuf *eb, ds_err *err)
+bool ds_writer_is_dir_target(const char *path)
 {
     struct stat st;
-    size_t n = strlen(path);
-
-    *err = DS_OK;
+    size_t n = path ? strlen(path) : 0;
+    if (!path || strcmp(path, "-") == 0)
+        return false;
     if (stat(path, &st) == 0)
         return S_ISDIR(st.st_mode);
-    if (n == 0 || path[n - 1] != '/')
-        return false;
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        *err = ds_fail(eb, DS_ERR_IO, "cannot create output directory %s: %s", path,
-                       strerror(errno));
-    return true;
+    return n > 0 && path[n - 1] == '/';
+}
+
+void ds_writer_dir_file(ds_strbuf *sb, const char *dir, const char *type, ds_outfmt fmt)
+{
+    size_t dl = strlen(dir);
+    ds_sb_printf(sb, "%s%s%s.%s", dir, (dl && dir[dl - 1] == '/') ? "" : "/", type,
+                 fmt == DS_OUT_CSV ? "csv" : "ndjson");
+}
+
+/* Open path for writing without truncating it first; refuse (EEXIST is
+ * reported as "is an input") when the opened file is one of deny, then
+ * truncate regular files.  Pipes, terminals and devices are written as
+ * they are.  Returns the stream or NULL with errno set. */
+static FILE *open_output(const char *path, const ds_fileid_set *deny, bool *is_input)
+{
+    *is_input = false;
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    ds_fileid id;
+    if (fstat(fd, &st) != 0 || !ds_fileid_of_fd(fd, &id)) {
+        int er = errno;
+        close(fd);
+        errno = er;
+        return NULL;
+    }
+    if (ds_fileid_set_has(deny, id)) {
+        close(fd);
+        *is_input = true;
+        errno = EEXIST;
+        return NULL;
+    }
+    if (S_ISREG(st.st_mode) && ftruncate(fd, 0) != 0) {
+        int er = errno;
+        close(fd);
+        errno = er;
+        return NULL;
+    }
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        int er = errno;
+        close(fd);
+        errno = er;
+    }
+    return f;
 }
 
 ds_err ds_writer_open(ds_writer **out, ds_outfmt fmt, const char *path,
-                      const char *primary_type, ds_errbuf *eb)
+                      const char *primary_type, const ds_fileid_set *deny, ds_errbuf *eb)
 {
     *out = NULL;
     if (!path || strcmp(path, "-") == 0)
@@ -313,16 +356,18 @@ ds_err ds_writer_open(ds_writer **out, ds_outfmt fmt, const char *path,
     ds_err e = check_primary(fmt, primary_type, eb);
     if (e)
         return e;
-    bool is_dir = wants_directory(path, eb, &e);
-    if (e)
-        return e;
+    bool is_dir = ds_writer_is_dir_target(path);
     if (is_dir && fmt == DS_OUT_TABLE)
         return ds_fail(eb, DS_ERR_ARG, "table output goes to a file or stdout, not a directory");
+    if (is_dir && mkdir(path, 0777) != 0 && errno != EEXIST)
+        return ds_fail(eb, DS_ERR_IO, "cannot create output directory %s: %s", path,
+                       strerror(errno));
 
     ds_writer *w = writer_new(fmt, primary_type);
     if (!w)
         return ds_fail(eb, DS_ERR_NOMEM, "out of memory");
     w->side_out = stderr;
+    w->deny = deny;
     if (is_dir) {
         w->dir = strdup(path);
         if (!w->dir) {
@@ -330,10 +375,13 @@ ds_err ds_writer_open(ds_writer **out, ds_outfmt fmt, const char *path,
             return ds_fail(eb, DS_ERR_NOMEM, "out of memory");
         }
     } else {
-        w->main_out = fopen(path, "w");
+        bool is_input;
+        w->main_out = open_output(path, deny, &is_input);
         if (!w->main_out) {
             int er = errno;
             ds_writer_close(w, NULL);
+            if (is_input)
+                return ds_fail(eb, DS_ERR_ARG, "output %s is also an input", path);
             return ds_fail(eb, DS_ERR_IO, "cannot open %s: %s", path, strerror(er));
         }
         w->own_main = true;
@@ -709,20 +757,26 @@ static ds_err type_slot_for(ds_writer *w, const char *type, const char *names, t
     return DS_OK;
 }
 
-/* Directory mode: DIR/<type>.<ext>, opened on the type's first record. */
+/* Directory mode: DIR/<type>.<ext>, opened on the type's first record
+ * (never when it is one of the run's inputs). */
 static FILE *type_file(ds_writer *w, type_slot *t)
 {
     if (t->file)
         return t->file;
     ds_strbuf p;
     ds_sb_init(&p);
-    size_t dl = strlen(w->dir);
-    ds_sb_printf(&p, "%s%s%s.%s", w->dir, (dl && w->dir[dl - 1] == '/') ? "" : "/", t->name,
-                 w->fmt == DS_OUT_CSV ? "csv" : "ndjson");
+    ds_writer_dir_file(&p, w->dir, t->name, w->fmt);
+    bool is_input = false;
     if (!p.failed)
-        t->file = fopen(ds_sb_str(&p), "w");
-    if (!t->file)
+        t->file = open_output(ds_sb_str(&p), w->deny, &is_input);
+    if (!t->file) {
+        if (is_input && !w->io_failed) {
+            snprintf(w->io_msg, sizeof(w->io_msg), "output %s is also an input: not written",
+                     ds_sb_str(&p));
+            w->io_failed = true;
+        }
         note_io_failure(w, p.failed ? "output directory" : ds_sb_str(&p), errno);
+    }
     ds_sb_free(&p);
     return t->file;
 }

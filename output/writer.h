@@ -60,6 +60,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "../io/fileid.h"
 #include "../src/dserr.h"
 #include "strbuf.h"
 
@@ -83,9 +84,23 @@ typedef struct ds_writer ds_writer;
  * directory output: ndjson and csv then write DIR/<type>.ndjson or
  * DIR/<type>.csv; table output cannot go to a directory (DS_ERR_ARG).
  * Otherwise path is created or truncated.  primary_type is the command's
- * main record type (required for csv and table). */
+ * main record type (required for csv and table).
+ *
+ * Inputs are never written: every file is opened without O_TRUNC, and
+ * when the opened file (device and inode) is in `deny` (the run's inputs;
+ * NULL for none) it is closed untouched: ds_writer_open then fails with
+ * DS_ERR_ARG, and a per-type file of directory mode counts as a write
+ * failure (DS_ERR_IO, sticky).  Only then is a regular file truncated.
+ * `deny` must outlive the writer. */
 ds_err ds_writer_open(ds_writer **out, ds_outfmt fmt, const char *path,
-                      const char *primary_type, ds_errbuf *eb);
+                      const char *primary_type, const ds_fileid_set *deny, ds_errbuf *eb);
+
+/* True when path selects directory output (an existing directory, or a
+ * path ending in '/'); nothing is created. */
+bool ds_writer_is_dir_target(const char *path);
+/* The file directory output writes records of `type` to: DIR/<type>.ndjson
+ * or DIR/<type>.csv (appended to sb). */
+void ds_writer_dir_file(ds_strbuf *sb, const char *dir, const char *type, ds_outfmt fmt);
 
 /* Same, on streams the caller owns (tests, embedding): records go to
  * main_out, side text lines to side_out (NULL: dropped).  Neither stream

@@ -69,6 +69,7 @@ typedef struct scan_ctx {
     atomic_size_t total;
     atomic_bool capped;
     atomic_ullong tag_hits, struct_hits;
+    const atomic_bool *cancel;
 } scan_ctx;
 
 static uint64_t now_ns(void)
@@ -82,6 +83,11 @@ void ds_scan_opts_default(ds_scan_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->min_score = DS_SCAN_DEFAULT_MIN_SCORE;
+}
+
+static bool cancelled(const atomic_bool *flag)
+{
+    return flag && atomic_load(flag);
 }
 
 /* ---- phase 1: chunk consumer ------------------------------------------- */
@@ -240,6 +246,8 @@ static int on_chunk(void *ctx, const uint8_t *data, size_t len, uint64_t file_of
     (void)file_off;
     scan_ctx *sc = ctx;
     if (worker >= sc->nworkers)
+        return 1;
+    if (cancelled(sc->cancel))
         return 1;
     tag_scan_chunk(sc, data, len, pa, worker);
     if (sc->struct_scan)
@@ -517,7 +525,8 @@ static ds_err stream_phase(scan_ctx *sc, const ds_scan_opts *o, ds_pool *pool,
         free(ev.v);
         return ds_fail(eb, DS_ERR_NOMEM, "cannot list the dump's page extents");
     }
-    qsort(ev.v, ev.n, sizeof(*ev.v), cmp_extent);
+    if (ev.n > 1)
+        qsort(ev.v, ev.n, sizeof(*ev.v), cmp_extent);
     ds_stream_opts so;
     ds_stream_opts_default(&so);
     so.backend = (ds_io_backend)o->io_backend;
@@ -670,7 +679,8 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
             return pe;
         pool = own_pool;
     }
-    scan_ctx sc = {.d = d, .p = d->profile, .struct_scan = !o->no_struct_scan};
+    scan_ctx sc = {.d = d, .p = d->profile, .struct_scan = !o->no_struct_scan,
+                   .cancel = o->cancel};
     sc.ptr = d->profile->ptr_size;
     sc.align = d->profile->pool_align;
     set_tags(&sc);
@@ -681,6 +691,8 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
     ds_err e = sc.per_worker ? DS_OK : DS_ERR_NOMEM;
     if (e == DS_OK)
         e = stream_phase(&sc, o, pool, r, eb);
+    if (e == DS_OK && cancelled(o->cancel))
+        e = DS_ERR_CANCELLED;
     uint64_t t1 = now_ns();
     r->stats.tag_hits = atomic_load(&sc.tag_hits);
     r->stats.struct_hits = atomic_load(&sc.struct_hits);
@@ -723,6 +735,8 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
     ds_p2v_free(&m);
     uint64_t t3 = now_ns();
 
+    if (e == DS_OK && cancelled(o->cancel))
+        e = DS_ERR_CANCELLED;
     if (e == DS_OK && !o->no_xview)
         e = ds_xview(&vc, r, o->min_score);
     uint64_t t4 = now_ns();
@@ -736,6 +750,8 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
     if (e != DS_OK) {
         if (e == DS_ERR_NOMEM)
             ds_fail(eb, e, "out of memory while scanning");
+        else if (e == DS_ERR_CANCELLED)
+            ds_fail(eb, e, "scan stopped on request");
         ds_scan_result_free(r);
     }
     return e;

@@ -23,6 +23,7 @@
 #ifndef DS_SCAN_SCAN_H
 #define DS_SCAN_SCAN_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,6 +50,8 @@ typedef struct ds_scan_opts {
     bool struct_all_pages;   /* structure scan on every page, not only
                                 kernel-mapped ones */
     bool no_xview;           /* skip cross-view (phase 4) */
+    const atomic_bool *cancel; /* when set, the scan stops at the next chunk
+                                  or phase and returns DS_ERR_CANCELLED */
 } ds_scan_opts;
 
 typedef struct ds_scan_stats {

@@ -20,6 +20,7 @@ static const char *const err_names[] = {
     [DS_ERR_ISDIR] = "is_directory",
     [DS_ERR_EMPTY] = "empty",
     [DS_ERR_LOOP] = "loop",
+    [DS_ERR_CANCELLED] = "cancelled",
 };
 
 static const char *const err_text[] = {
@@ -37,6 +38,7 @@ static const char *const err_text[] = {
     [DS_ERR_ISDIR] = "is a directory",
     [DS_ERR_EMPTY] = "file is empty",
     [DS_ERR_LOOP] = "list walk exceeded its bound",
+    [DS_ERR_CANCELLED] = "stopped on request",
 };
 
 #define NCODES (sizeof(err_names) / sizeof(err_names[0]))

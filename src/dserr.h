@@ -24,6 +24,7 @@ typedef enum ds_err {
     DS_ERR_ISDIR = 11,      /* path is a directory */
     DS_ERR_EMPTY = 12,      /* file has zero length */
     DS_ERR_LOOP = 13,       /* a list walk exceeded its bound or looped */
+    DS_ERR_CANCELLED = 14,  /* the caller asked to stop (a signal) */
 } ds_err;
 
 /* Optional detail sink: library code writes one sentence here. */

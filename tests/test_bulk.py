@@ -34,10 +34,10 @@ import time
 
 failures = []
 
-ERROR_FIELDS = ["type", "path", "dump_id", "error", "message"]
+ERROR_FIELDS = ["type", "dump", "dump_id", "error", "message"]
 SUMMARY_FIELDS = ["type", "dumps_total", "dumps_ok", "dumps_failed", "dumps_skipped",
                   "processes", "hidden_processes", "threads", "bytes_scanned", "wall_ms",
-                  "gbps"]
+                  "gbps", "interrupted"]
 
 
 def check(cond, what):
@@ -68,8 +68,8 @@ def summary_of(recs):
 
 
 def rec_path(r):
-    """The input a record belongs to (scan records: dump; error: path)."""
-    return r.get("dump", r.get("path"))
+    """The input a record belongs to (every record but summary names it)."""
+    return r.get("dump")
 
 
 def make_corpus(dumpgen, top):

@@ -92,7 +92,7 @@ static void test_state_file_tolerates_damage(void **state)
 
     bulk_state *s = NULL;
     ds_errbuf eb = {{0}};
-    assert_int_equal(bulk_state_open(&s, path, &eb), DS_OK);
+    assert_int_equal(bulk_state_open(&s, path, NULL, &eb), DS_OK);
     assert_int_equal(bulk_state_loaded(s), 1);
     assert_int_equal(bulk_state_ignored(s), 2);
     assert_true(bulk_state_has(s, &key1));
@@ -100,14 +100,14 @@ static void test_state_file_tolerates_damage(void **state)
 
     /* while it is open, a second run is refused */
     bulk_state *s2 = NULL;
-    assert_int_equal(bulk_state_open(&s2, path, &eb), DS_ERR_IO);
+    assert_int_equal(bulk_state_open(&s2, path, NULL, &eb), DS_ERR_IO);
     assert_null(s2);
 
     assert_int_equal(bulk_state_add(s, &key2), DS_OK);
     assert_int_equal(bulk_state_close(s, &eb), DS_OK);
 
     /* the append after the torn line is a whole line of its own */
-    assert_int_equal(bulk_state_open(&s, path, &eb), DS_OK);
+    assert_int_equal(bulk_state_open(&s, path, NULL, &eb), DS_OK);
     assert_int_equal(bulk_state_loaded(s), 2);
     assert_true(bulk_state_has(s, &key1));
     assert_true(bulk_state_has(s, &key2));

@@ -23,7 +23,7 @@ import tempfile
 from decimal import Decimal
 
 DUMP_FIELDS = [
-    "type", "path", "size", "format", "dump_type", "dump_type_name", "build", "arch",
+    "type", "dump", "dump_id", "size", "format", "dump_type", "dump_type_name", "build", "arch",
     "processors", "dtb", "kernel_base", "ps_active_process_head", "ps_loaded_module_list",
     "kd_debugger_data_block", "bugcheck_code", "bugcheck_name", "bugcheck_params",
     "system_time", "uptime_s", "pages_present", "pages_expected", "pages_missing",
@@ -72,7 +72,7 @@ def check_real_dumps(binary, real, exp):
     check(len(dumps) == len(paths), f"one dump record per real dump ({len(dumps)})")
     for r in dumps:
         check(list(r.keys()) == DUMP_FIELDS, f"dump record field order: {list(r.keys())}")
-        name = os.path.basename(r["path"])
+        name = os.path.basename(r["dump"])
         e = exp[name]
         pairs = [
             ("size", e["size"]), ("format", e["signature"]), ("dump_type", e["dump_type"]),
@@ -87,19 +87,19 @@ def check_real_dumps(binary, real, exp):
         for field, want in pairs:
             check(r[field] == want, f"{name}: {field} = {r[field]!r}, expected {want!r}")
         check(r["bugcheck_name"] is not None, f"{name}: bug check code has a name")
-        procs = [p for p in recs if p["type"] == "process" and p["path"] == r["path"]]
+        procs = [p for p in recs if p["type"] == "process" and p["dump"] == r["dump"]]
         check(len(procs) == 1, f"{name}: one triage process record")
         for p in procs:
             got = (p["pid"], p["ppid"], p["name"], p["source"])
             want = (e["process"]["pid"], e["process"]["ppid"], e["process"]["name"], "triage")
             check(got == want, f"{name}: process {got} expected {want}")
-        threads = [t for t in recs if t["type"] == "thread" and t["path"] == r["path"]]
+        threads = [t for t in recs if t["type"] == "thread" and t["dump"] == r["dump"]]
         check(len(threads) == 1, f"{name}: one triage thread record")
         for t in threads:
             got = (t["pid"], t["tid"])
             want = (e["thread"]["pid"], e["thread"]["tid"])
             check(got == want, f"{name}: thread {got} expected {want}")
-        drivers = [d for d in recs if d["type"] == "driver" and d["path"] == r["path"]]
+        drivers = [d for d in recs if d["type"] == "driver" and d["dump"] == r["dump"]]
         check(len(drivers) == len(e["drivers"]),
               f"{name}: {len(drivers)} driver records, expected {len(e['drivers'])}")
         for i, (d, w) in enumerate(zip(drivers, e["drivers"])):
@@ -115,6 +115,9 @@ def check_bad_inputs(binary, real, exp, tmp):
     open(empty, "wb").close()
     adir = os.path.join(tmp, "a-directory")
     os.mkdir(adir)
+    inner = os.path.join(adir, "inner.bin")      # a directory is walked: its files are inputs
+    with open(inner, "wb") as f:
+        f.write(b"\x00" * 100)
     rnd = os.path.join(tmp, "random.bin")
     with open(rnd, "wb") as f:
         f.write(random.Random(1234).randbytes(65536))
@@ -124,30 +127,43 @@ def check_bad_inputs(binary, real, exp, tmp):
     missing = os.path.join(tmp, "does-not-exist.dmp")
 
     args = [empty, adir, rnd, good, trunc, missing]
+    inputs = [empty, inner, rnd, good, trunc, missing]
     rc, out, err = run(binary, "info", *args)
     check(rc == 1, f"bad inputs: exit 1 (got {rc})")
     recs = parse_ndjson(out)
     top = [r for r in recs if r["type"] in ("dump", "error")]
-    check([r["path"] for r in top] == args, "one dump/error record per input, in order")
-    want_err = {empty: "empty", adir: "is_directory", rnd: "unknown_format",
+    check([r["dump"] for r in top] == inputs, "one dump/error record per input, in order")
+    want_err = {empty: "empty", inner: "unknown_format", rnd: "unknown_format",
                 trunc: "truncated", missing: "io"}
     for r in top:
-        if r["path"] == good:
+        if r["dump"] == good:
             check(r["type"] == "dump", "the good dump among bad ones gives a dump record")
             check(r["build"] == exp[os.path.basename(good)]["build"], "good dump still parsed")
             continue
-        check(r["type"] == "error", f"{r['path']}: error record")
-        check(list(r.keys()) == ["type", "path", "error", "message"],
+        check(r["type"] == "error", f"{r['dump']}: error record")
+        check(list(r.keys()) == ["type", "dump", "dump_id", "error", "message"],
               f"error record fields {list(r.keys())}")
-        check(r.get("error") == want_err[r["path"]],
-              f"{os.path.basename(r['path'])}: error {r.get('error')!r}, "
-              f"expected {want_err[r['path']]!r}")
-        check(bool(r.get("message")), f"{r['path']}: error message present")
+        check(r.get("error") == want_err[r["dump"]],
+              f"{os.path.basename(r['dump'])}: error {r.get('error')!r}, "
+              f"expected {want_err[r['dump']]!r}")
+        check(bool(r.get("message")), f"{r['dump']}: error message present")
+        # dump_id: 16 hex digits when the file could be read, else null
+        readable = r["dump"] in (empty, inner, rnd, trunc)
+        check((r["dump_id"] is not None) == readable,
+              f"{r['dump']}: dump_id {r['dump_id']!r} (readable: {readable})")
+    summ = [r for r in recs if r["type"] == "summary"]
+    check(len(summ) == 1 and recs[-1]["type"] == "summary", "one summary record, last")
+    if summ:
+        s = summ[0]
+        check((s["dumps_total"], s["dumps_ok"], s["dumps_failed"], s["dumps_skipped"],
+               s["interrupted"]) == (len(inputs), 1, len(inputs) - 1, 0, False),
+              f"summary counts {s}")
 
     # Only bad inputs: still exit 1; nothing but error records.
     rc, out, _ = run(binary, "info", empty, rnd)
     check(rc == 1, f"only bad inputs: exit 1 (got {rc})")
-    check(all(r["type"] == "error" for r in parse_ndjson(out)), "only error records")
+    check([r["type"] for r in parse_ndjson(out)] == ["error", "error", "summary"],
+          "only error records, then the summary")
 
     # Corrupted copies of a real dump: never a crash, hang or signal.
     data = bytearray(open(good, "rb").read())

@@ -397,7 +397,7 @@ static void test_csv_directory_output(void **state)
     make_tmpdir(dir, sizeof(dir));
     ds_writer *w;
     ds_errbuf eb = {{0}};
-    assert_int_equal(ds_writer_open(&w, DS_OUT_CSV, dir, "dump", &eb), DS_OK);
+    assert_int_equal(ds_writer_open(&w, DS_OUT_CSV, dir, "dump", NULL, &eb), DS_OK);
     ds_rec r;
     ds_rec_init(&r);
     for (int i = 0; i < 2; i++) {
@@ -439,7 +439,7 @@ static void test_ndjson_directory_created(void **state)
     char dir[300], p[320];
     snprintf(dir, sizeof(dir), "%s/out/", base);
     ds_writer *w;
-    assert_int_equal(ds_writer_open(&w, DS_OUT_NDJSON, dir, "dump", NULL), DS_OK);
+    assert_int_equal(ds_writer_open(&w, DS_OUT_NDJSON, dir, "dump", NULL, NULL), DS_OK);
     ds_rec r;
     ds_rec_init(&r);
     ds_rec_begin(&r, w, "dump");
@@ -485,7 +485,7 @@ static void test_table_text_and_errors(void **state)
     /* table output cannot go to a directory; ndjson has no text blocks */
     char dir[256];
     make_tmpdir(dir, sizeof(dir));
-    assert_int_equal(ds_writer_open(&w, DS_OUT_TABLE, dir, "dump", NULL), DS_ERR_ARG);
+    assert_int_equal(ds_writer_open(&w, DS_OUT_TABLE, dir, "dump", NULL, NULL), DS_ERR_ARG);
     rmdir(dir);
     out = tmpfile();
     assert_int_equal(ds_writer_open_stream(&w, DS_OUT_NDJSON, out, NULL, NULL, NULL), DS_OK);
@@ -521,7 +521,7 @@ static void test_write_failure_is_sticky(void **state)
     assert_non_null(strstr(eb.msg, "failed"));
     fclose(full);
 
-    assert_int_equal(ds_writer_open(&w, DS_OUT_NDJSON, "/nonexistent-dir/x.ndjson", "dump", &eb),
+    assert_int_equal(ds_writer_open(&w, DS_OUT_NDJSON, "/nonexistent-dir/x.ndjson", "dump", NULL, &eb),
                      DS_ERR_IO);
     assert_null(w);
 }

@@ -29,7 +29,7 @@
 /* ---- input list -------------------------------------------------------- */
 
 /* Append one input; takes ownership of path (freed on failure). */
-static ds_err add_input(bulk_inputs *in, char *path, uint64_t size, int walk_errno,
+static ds_err add_input(bulk_inputs *in, char *path, const struct stat *st, int walk_errno,
                         ds_errbuf *eb)
 {
     if (!path)
@@ -44,7 +44,13 @@ static ds_err add_input(bulk_inputs *in, char *path, uint64_t size, int walk_err
         in->v = v;
         in->cap = cap;
     }
-    in->v[in->n++] = (bulk_input){.path = path, .size = size, .walk_errno = walk_errno};
+    bulk_input *it = &in->v[in->n++];
+    *it = (bulk_input){.path = path, .walk_errno = walk_errno};
+    if (st) {
+        it->has_id = true;
+        it->id = (ds_fileid){(uint64_t)st->st_dev, (uint64_t)st->st_ino};
+        it->size = S_ISREG(st->st_mode) ? (uint64_t)st->st_size : 0;
+    }
     return DS_OK;
 }
 
@@ -65,18 +71,18 @@ static int cmp_input_path(const void *a, const void *b)
 
 /* Open-addressing set of directory identities (device, inode). */
 typedef struct id_set {
-    bulk_file_id *v;
+    ds_fileid *v;
     bool *used;
     size_t cap, n;
 } id_set;
 
-static size_t id_hash(const bulk_file_id *id)
+static size_t id_hash(const ds_fileid *id)
 {
     uint64_t k[2] = {(uint64_t)id->dev, (uint64_t)id->ino};
     return (size_t)XXH3_64bits(k, sizeof(k));
 }
 
-static bool id_eq(const bulk_file_id *a, const bulk_file_id *b)
+static bool id_eq(const ds_fileid *a, const ds_fileid *b)
 {
     return a->dev == b->dev && a->ino == b->ino;
 }
@@ -84,7 +90,7 @@ static bool id_eq(const bulk_file_id *a, const bulk_file_id *b)
 static bool id_set_grow(id_set *s)
 {
     size_t cap = s->cap ? s->cap * 2 : 256;
-    bulk_file_id *v = calloc(cap, sizeof(*v));
+    ds_fileid *v = calloc(cap, sizeof(*v));
     bool *used = calloc(cap, sizeof(*used));
     if (!v || !used) {
         free(v);
@@ -109,7 +115,7 @@ static bool id_set_grow(id_set *s)
 }
 
 /* Insert id; 1 when new, 0 when already there, -1 out of memory. */
-static int id_set_insert(id_set *s, const bulk_file_id *id)
+static int id_set_insert(id_set *s, const ds_fileid *id)
 {
     if ((s->n + 1) * 2 > s->cap && !id_set_grow(s))
         return -1;
@@ -133,10 +139,7 @@ static void id_set_free(id_set *s)
 
 static bool excluded(const bulk_collect_opts *o, const struct stat *st)
 {
-    for (size_t i = 0; i < o->nexclude; i++)
-        if (o->exclude[i].dev == st->st_dev && o->exclude[i].ino == st->st_ino)
-            return true;
-    return false;
+    return ds_fileid_set_has(o->exclude, (ds_fileid){(uint64_t)st->st_dev, (uint64_t)st->st_ino});
 }
 
 /* dir + "/" + name, without doubling a trailing slash. */
@@ -180,7 +183,7 @@ static ds_err walk_one(bulk_inputs *out, char *dir, dir_stack *stack, id_set *se
 {
     DIR *d = opendir(dir);
     if (!d)
-        return add_input(out, dir, 0, errno ? errno : EIO, eb);
+        return add_input(out, dir, NULL, errno ? errno : EIO, eb);
     ds_err e = DS_OK;
     struct dirent *ent;
     while (e == DS_OK && (ent = readdir(d)) != NULL) {
@@ -192,9 +195,9 @@ static ds_err walk_one(bulk_inputs *out, char *dir, dir_stack *stack, id_set *se
         if (fstatat(dirfd(d), name, &st, 0) != 0 || excluded(o, &st))
             continue;
         if (S_ISREG(st.st_mode)) {
-            e = add_input(out, join_path(dir, name), (uint64_t)st.st_size, 0, eb);
+            e = add_input(out, join_path(dir, name), &st, 0, eb);
         } else if (S_ISDIR(st.st_mode)) {
-            bulk_file_id id = {st.st_dev, st.st_ino};
+            ds_fileid id = {(uint64_t)st.st_dev, (uint64_t)st.st_ino};
             int fresh = id_set_insert(seen, &id);
             if (fresh < 0) {
                 e = ds_fail(eb, DS_ERR_NOMEM, "out of memory walking %s", dir);
@@ -218,7 +221,7 @@ static ds_err walk_dir(bulk_inputs *out, const char *root, const struct stat *ro
     size_t first = out->n;
     dir_stack stack = {0};
     id_set seen = {0};
-    bulk_file_id rid = {root_st->st_dev, root_st->st_ino};
+    ds_fileid rid = {root_st->st_dev, root_st->st_ino};
     char *r = strdup(root);
     ds_err e = DS_OK;
     if (!r || id_set_insert(&seen, &rid) < 0 || !dir_push(&stack, r)) {
@@ -233,7 +236,7 @@ static ds_err walk_dir(bulk_inputs *out, const char *root, const struct stat *ro
         free(stack.v[--stack.n]);
     free(stack.v);
     id_set_free(&seen);
-    if (e == DS_OK)
+    if (e == DS_OK && out->n > first)
         qsort(out->v + first, out->n - first, sizeof(*out->v), cmp_input_path);
     return e;
 }
@@ -246,8 +249,7 @@ static ds_err collect_path(bulk_inputs *out, const char *arg, const bulk_collect
     bool ok = stat(arg, &st) == 0;
     if (ok && S_ISDIR(st.st_mode))
         return walk_dir(out, arg, &st, o, eb);
-    uint64_t size = ok && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
-    return add_input(out, strdup(arg), size, 0, eb);
+    return add_input(out, strdup(arg), ok ? &st : NULL, 0, eb);
 }
 
 /* The "-" list: newline (a trailing CR is dropped) or NUL separated;
@@ -562,7 +564,7 @@ static void *slot_main(void *arg)
     slot_arg *a = arg;
     run_state *r = a->r;
     size_t n = r->cfg->in->n;
-    while (!atomic_load(&r->stop)) {
+    while (!atomic_load(&r->stop) && !(r->cfg->stop && atomic_load(r->cfg->stop))) {
         size_t i = atomic_fetch_add(&r->cursor, 1);
         if (i >= n)
             break;

@@ -10,8 +10,9 @@
  *     separated, each taken like a command-line argument;
  *   - anything else: one input as given (a missing file is an input too:
  *     it gets an error record).
- * Files listed in `exclude` (the run's own output and state files) are
- * left out of directory walks.  A directory that cannot be read becomes
+ * Files listed in `exclude` (the run's own earlier output and state
+ * files) are left out of directory walks.  Every input that exists when
+ * listed carries its identity (device, inode) for the output guard.  A directory that cannot be read becomes
  * an input with walk_errno set, so it gets an error record in its place.
  *
  * Sharding (bulk_shard_*): input i is kept by shard K of N when
@@ -35,12 +36,14 @@
 #ifndef DS_CLI_BULK_H
 #define DS_CLI_BULK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "../../io/fileid.h"
 #include "../dserr.h"
 
 /* ---- inputs --------------------------------------------------------------- */
@@ -50,6 +53,8 @@ typedef struct bulk_input {
     uint64_t size;     /* st_size seen when listed; 0 when unknown */
     int walk_errno;    /* non-zero: a directory below an argument that could
                           not be read (the input is that directory) */
+    bool has_id;       /* id is known (the path existed when listed) */
+    ds_fileid id;      /* device and inode seen when listed */
 } bulk_input;
 
 typedef struct bulk_inputs {
@@ -57,16 +62,10 @@ typedef struct bulk_inputs {
     size_t n, cap;
 } bulk_inputs;
 
-typedef struct bulk_file_id {
-    dev_t dev;
-    ino_t ino;
-} bulk_file_id;
-
 typedef struct bulk_collect_opts {
     FILE *list_in;              /* where "-" reads its list (stdin) */
     bool null_sep;              /* the list is NUL separated, not newline */
-    const bulk_file_id *exclude;
-    size_t nexclude;
+    const ds_fileid_set *exclude; /* left out of directory walks (NULL: none) */
 } bulk_collect_opts;
 
 #define BULK_MAX_INPUTS ((size_t)1 << 30)
@@ -90,6 +89,7 @@ typedef enum bulk_outcome {
     BULK_OK = 0,
     BULK_FAILED,
     BULK_SKIPPED,
+    BULK_CANCELLED,       /* stopped by a signal: nothing written for it */
 } bulk_outcome;
 
 /* What ops->process made of one input. */
@@ -118,11 +118,13 @@ typedef struct bulk_cfg {
     bool sort;            /* write in input order */
     size_t hold_max;      /* bytes of sorted results held back, at most */
     int progress;         /* 0 off, 1 terminal line, 2 plain lines */
+    const atomic_bool *stop; /* when set, no further input is started (NULL: never) */
 } bulk_cfg;
 
 #define BULK_DEFAULT_HOLD_MAX ((size_t)256 << 20)
 
-/* Process every input as above; returns once all were written.
+/* Process every input as above; returns once all were started inputs
+ * were written (all inputs, unless cfg->stop was raised).
  * DS_ERR_NOMEM / DS_ERR_IO when a thread cannot be started (nothing was
  * processed then beyond what the returned counts say). */
 ds_err bulk_run(const bulk_cfg *cfg, const bulk_ops *ops, ds_errbuf *eb);

@@ -13,8 +13,9 @@
 enum ds_exit {
     DS_EXIT_OK = 0,        /* every input was processed */
     DS_EXIT_INPUT = 1,     /* at least one input failed (an error record says why) */
-    DS_EXIT_USAGE = 2,     /* bad command line */
+    DS_EXIT_USAGE = 2,     /* bad command line, or an output that is an input */
     DS_EXIT_OUTPUT = 3,    /* the output could not be opened or written */
+    /* 128 + N: stopped by signal N (run.h) */
 };
 
 /* `dumpscan info`: header facts of each dump. */
@@ -27,12 +28,11 @@ int cmd_scan(int argc, char **argv);
  * cmd_info.c so tests can feed them a hand-made ds_dump. */
 
 /* The records of one opened dump: a `dump` record and, for triage dumps,
- * `process`, `thread` and `driver` records.  path is the name given on
- * the command line.  Returns the first writer error. */
-ds_err ds_info_records(ds_writer *w, ds_rec *r, const char *path, const ds_dump *d);
-
-/* The `error` record of an input that could not be opened. */
-ds_err ds_info_error(ds_writer *w, ds_rec *r, const char *path, ds_err e, const ds_errbuf *eb);
+ * `process`, `thread` and `driver` records, each starting with the dump's
+ * path as listed and its dump_id.  Into batch b, or written at once when
+ * b is NULL.  Returns the first writer error. */
+ds_err ds_info_records(ds_writer *w, ds_rec *r, ds_batch *b, const char *path, const char *id,
+                       const ds_dump *d);
 
 /* WinDbg-like text block for one dump (ends with a blank line). */
 void ds_info_table(ds_strbuf *sb, const char *path, const ds_dump *d);

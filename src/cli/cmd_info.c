@@ -1,57 +1,63 @@
 /* cmd_info.c - `dumpscan info [options] PATH...`: header facts of dumps.
  *
- * Each PATH is opened with ds_dump_open (format detected by content).  A
- * dump that opens gives a `dump` record (plus triage records) or, with
- * --format table, a WinDbg-like text block; one that does not gives an
- * `error` record and the run goes on with the next PATH.  Exit status:
- * 0 all opened, 1 some failed, 2 usage, 3 output write failure (wins over
- * 1).  The record contents are built in info_fmt.c. */
+ * Each dump is opened with ds_dump_open (format detected by content) and
+ * described by a `dump` record (plus triage records) or, with --format
+ * table, a WinDbg-like text block; the record contents are built in
+ * info_fmt.c.  Inputs, the output guard, --state, --shard, --sort,
+ * signals, the `error` and `summary` records and the exit status come
+ * from run.h, exactly as for `scan`. */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
+#include "run.h"
+
+static const char *const info_types[] = {"dump", "process", "thread", "driver", "error",
+                                         "summary", NULL};
 
 static void info_usage(FILE *f)
 {
-    fputs("usage: dumpscan info [--format ndjson|csv|table] [-o FILE|DIR/] [--profile KEY] PATH...\n"
+    fputs("usage: dumpscan info [options] PATH...\n"
           "\n"
-          "Print the header facts of each Windows kernel dump or memory image.\n"
+          "Print the header facts of each Windows kernel dump or memory image:\n"
+          "format, build, bug check, kernel addresses, uptime, page counts, profile;\n"
+          "for triage minidumps also the crashing process, its thread and the\n"
+          "loaded drivers.  PATH is a dump, a directory (every regular file below\n"
+          "it, sorted by path), or '-' (a list of paths on standard input).\n"
           "\n"
-          "  -f, --format FMT   ndjson (default), csv or table\n"
+          "  -f, --format FMT   ndjson (default), csv or table (WinDbg-like text)\n"
           "  -o, --output PATH  write to PATH instead of stdout; an existing directory\n"
           "                     or a path ending in '/' gets one file per record type\n"
+          "  -j, --threads N    worker threads (default: the CPUs this process may use)\n"
+          "      --jobs N       dumps in flight at once (default: the worker count)\n"
+          "      --sort         write dumps in input order (the default for info)\n"
+          "      --no-sort      write dumps as they finish\n"
+          "      --state FILE   remember finished dumps in FILE and skip them when run\n"
+          "                     again\n"
+          "      --shard K/N    only share K of N of the inputs (by a hash of the path)\n"
+          "      --null         the list read from '-' is NUL separated\n"
           "      --profile KEY  use this offsets.json build key instead of choosing by build\n"
+          "      --no-timing    timing fields null\n"
+          "      --progress     progress on stderr even when it is not a terminal\n"
+          "  -q, --quiet        no progress\n"
           "  -h, --help         show this help\n"
           "\n"
           "Exit status: 0 every dump opened, 1 at least one failed (see its error\n"
-          "record), 2 usage error, 3 output could not be written.\n",
+          "record), 2 usage error (also: an output is one of the inputs), 3 output\n"
+          "could not be written, 130/143/129 stopped by SIGINT/SIGTERM/SIGHUP.\n",
           f);
 }
 
-/* True when a and b name the same existing file: writing the output
- * must never truncate an input. */
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino && !S_ISDIR(sa.st_mode);
-}
-
-typedef struct info_opts {
-    ds_outfmt fmt;
-    const char *output;
-    const char *profile;
-} info_opts;
-
 /* Parse options; returns -1 to go on, else an exit status. */
-static int parse_info_args(int argc, char **argv, info_opts *o)
+static int parse_info_args(int argc, char **argv, run_opts *o)
 {
+    enum { O_NOSORT = 256 };
     static const struct option longopts[] = {
-        {"format", required_argument, NULL, 'f'},
-        {"output", required_argument, NULL, 'o'},
-        {"profile", required_argument, NULL, 'p'},
+        RUN_LONGOPTS,
+        {"no-sort", no_argument, NULL, O_NOSORT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -59,109 +65,142 @@ static int parse_info_args(int argc, char **argv, info_opts *o)
 
     optind = 1;
     opterr = 1;
-    while ((c = getopt_long(argc, argv, "f:o:h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'f':
-            if (!ds_outfmt_parse(optarg, &o->fmt)) {
-                fprintf(stderr, "dumpscan info: unknown format '%s' (ndjson, csv, table)\n", optarg);
-                return DS_EXIT_USAGE;
-            }
-            break;
-        case 'o':
-            o->output = optarg;
-            break;
-        case 'p':
-            o->profile = optarg;
-            break;
-        case 'h':
+    while ((c = getopt_long(argc, argv, RUN_SHORTOPTS "h", longopts, NULL)) != -1) {
+        int shared = run_parse_opt(o, "info", c, optarg);
+        if (shared < 0)
+            return DS_EXIT_USAGE;
+        if (shared > 0)
+            continue;
+        if (c == O_NOSORT) {
+            o->sort = false;
+            continue;
+        }
+        if (c == 'h') {
             info_usage(stdout);
             return DS_EXIT_OK;
-        default:
-            info_usage(stderr);
-            return DS_EXIT_USAGE;
         }
+        info_usage(stderr);
+        return DS_EXIT_USAGE;
     }
     if (optind >= argc) {
         fputs("dumpscan info: no input file\n", stderr);
         info_usage(stderr);
         return DS_EXIT_USAGE;
     }
-    if (o->profile && !ds_profile_by_key(o->profile)) {
-        fprintf(stderr, "dumpscan info: unknown profile '%s'\n", o->profile);
-        return DS_EXIT_USAGE;
-    }
-    for (int i = optind; o->output && i < argc; i++) {
-        if (same_file(o->output, argv[i])) {
-            fprintf(stderr, "dumpscan info: output %s is also an input\n", o->output);
-            return DS_EXIT_USAGE;
-        }
-    }
     return -1;
 }
 
-/* Open one dump and emit what info says about it.  *input_failed is set
- * when the dump could not be opened; the return value is a writer error. */
-static ds_err info_one(ds_writer *w, ds_rec *r, ds_strbuf *text, const char *path,
-                       const info_opts *o, bool *input_failed)
+typedef struct info_slot {
+    ds_rec r;
+    ds_strbuf text;
+} info_slot;
+
+typedef struct info_run {
+    const run_opts *o;
+    ds_writer *w;
+    info_slot *slots;
+    unsigned nslots;
+} info_run;
+
+static ds_err info_start(void *ctx, ds_writer *w, ds_pool *pool, unsigned jobs,
+                         const atomic_bool *cancel, ds_errbuf *eb)
 {
-    ds_dump_opts dopts = {.file_flags = 0, .force_profile = o->profile};
+    (void)pool;
+    (void)cancel;
+    info_run *ir = ctx;
+    ir->w = w;
+    ir->slots = calloc(jobs, sizeof(*ir->slots));
+    if (!ir->slots)
+        return ds_fail(eb, DS_ERR_NOMEM, "out of memory");
+    ir->nslots = jobs;
+    for (unsigned i = 0; i < jobs; i++) {
+        ds_rec_init(&ir->slots[i].r);
+        ds_sb_init(&ir->slots[i].text);
+    }
+    return DS_OK;
+}
+
+/* Open one dump and encode what info says about it into a batch. */
+static void info_process(void *ctx, unsigned slot, const run_input *in, run_out *out)
+{
+    info_run *ir = ctx;
+    info_slot *s = &ir->slots[slot];
+    ds_dump_opts dopts = {.file_flags = 0, .force_profile = ir->o->profile};
     ds_errbuf eb = {{0}};
     ds_dump *d = NULL;
-    ds_err e = ds_dump_open(&d, path, &dopts, &eb);
-
+    ds_err e = ds_dump_open(&d, in->path, &dopts, &eb);
     if (e != DS_OK) {
-        *input_failed = true;
-        return ds_info_error(w, r, path, e, &eb);
+        out->err = e;
+        snprintf(out->msg, sizeof(out->msg), "%s", eb.msg);
+        return;
     }
-    if (o->fmt == DS_OUT_TABLE) {
-        ds_sb_clear(text);
-        ds_info_table(text, path, d);
-        e = text->failed ? DS_ERR_NOMEM : ds_writer_text(w, text->p, text->len);
+    ds_batch *b = ds_batch_new();
+    if (!b) {
+        ds_dump_close(d);
+        out->err = DS_ERR_NOMEM;
+        return;
+    }
+    if (ir->o->fmt == DS_OUT_TABLE) {
+        ds_sb_clear(&s->text);
+        ds_info_table(&s->text, in->path, d);
+        e = s->text.failed ? DS_ERR_NOMEM : ds_batch_text(b, ir->w, s->text.p, s->text.len);
     } else {
-        e = ds_info_records(w, r, path, d);
+        e = ds_info_records(ir->w, &s->r, b, in->path, in->dump_id, d);
     }
     ds_dump_close(d);
-    return e;
+    if (e != DS_OK) {
+        ds_batch_free(b);
+        out->err = e;
+        snprintf(out->msg, sizeof(out->msg), "cannot encode the records: %s", ds_strerror(e));
+        return;
+    }
+    out->payload = b;
+    out->held_bytes = ds_batch_bytes(b);
+}
+
+static ds_err info_write(void *ctx, const run_input *in, void *payload)
+{
+    (void)in;
+    info_run *ir = ctx;
+    return ds_writer_write_batch(ir->w, payload);
+}
+
+static void info_free_payload(void *ctx, void *payload)
+{
+    (void)ctx;
+    ds_batch_free(payload);
+}
+
+static void info_finish(void *ctx)
+{
+    info_run *ir = ctx;
+    for (unsigned i = 0; ir->slots && i < ir->nslots; i++) {
+        ds_rec_free(&ir->slots[i].r);
+        ds_sb_free(&ir->slots[i].text);
+    }
+    free(ir->slots);
+    ir->slots = NULL;
 }
 
 int cmd_info(int argc, char **argv)
 {
-    info_opts o = {.fmt = DS_OUT_NDJSON, .output = NULL, .profile = NULL};
+    run_opts o;
+    run_opts_default(&o);
+    o.sort = true; /* headers are cheap: input order costs nothing */
     int st = parse_info_args(argc, argv, &o);
     if (st >= 0)
         return st;
-
-    ds_errbuf eb = {{0}};
-    ds_writer *w = NULL;
-    ds_err e = ds_writer_open(&w, o.fmt, o.output, "dump", &eb);
-    if (e != DS_OK) {
-        fprintf(stderr, "dumpscan info: %s\n", eb.msg[0] ? eb.msg : ds_strerror(e));
-        return e == DS_ERR_ARG ? DS_EXIT_USAGE : DS_EXIT_OUTPUT;
-    }
-
-    ds_rec r;
-    ds_strbuf text;
-    bool input_failed = false, output_failed = false;
-    ds_rec_init(&r);
-    ds_sb_init(&text);
-    for (int i = optind; i < argc && !output_failed; i++) {
-        e = info_one(w, &r, &text, argv[i], &o, &input_failed);
-        if (e == DS_ERR_IO) {
-            output_failed = true;
-        } else if (e != DS_OK) {
-            /* a record the writer refused: a bug here, not in the input */
-            fprintf(stderr, "dumpscan info: %s: cannot write record: %s\n", argv[i],
-                    ds_strerror(e));
-            input_failed = true;
-        }
-    }
-    ds_rec_free(&r);
-    ds_sb_free(&text);
-
-    e = ds_writer_close(w, &eb);
-    if (e != DS_OK || output_failed) {
-        fprintf(stderr, "dumpscan info: %s\n", eb.msg[0] ? eb.msg : "output write failed");
-        return DS_EXIT_OUTPUT;
-    }
-    return input_failed ? DS_EXIT_INPUT : DS_EXIT_OK;
+    info_run ir = {.o = &o};
+    run_cmd cmd = {
+        .name = "info",
+        .primary = "dump",
+        .types = info_types,
+        .ctx = &ir,
+        .start = info_start,
+        .process = info_process,
+        .write = info_write,
+        .free_payload = info_free_payload,
+        .finish = info_finish,
+    };
+    return run_main(&cmd, &o, argv + optind, (size_t)(argc - optind));
 }

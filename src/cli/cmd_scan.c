@@ -13,53 +13,32 @@
  * different runs join.  --format table prints a psxview-style view.  The
  * run ends with a `summary` record (table: a text line).
  *
- * Bulk mode (bulk.h): PATHs may be directories (walked) and "-" (a list
- * on stdin).  One worker pool is shared by all dumps; --jobs driver
- * threads ("dump slots") each take the next input, scan it with that
- * pool and encode its records into a batch (output/writer.h), which the
- * output stage writes in one locked section, as dumps finish or, with
- * --sort, in input order.  A dump with too many records to buffer is
- * written straight from its scan result at its turn instead.  --state
- * (state.h) skips dumps a previous run finished; --shard K/N keeps a
- * deterministic share of the inputs.
- *
- * Exit status: 0 every dump scanned (or skipped), 1 at least one failed
- * (see its error record), 2 usage, 3 output or state could not be
- * written (wins over 1). */
-#include <errno.h>
-#include <fcntl.h>
+ * Bulk mode, the output guard, --state, signals and exit codes come from
+ * run.h: this file says what scanning one dump means.  Each dump slot
+ * scans with the shared pool and encodes the dump's records into a batch
+ * (output/writer.h), which the output stage writes in one locked
+ * section; a dump with too many records to buffer is written straight
+ * from its scan result at its turn instead. */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
-#include <xxhash.h>
 
 #include "../../io/pool.h"
 #include "../../io/stream.h"
 #include "../../scan/scan.h"
-#include "bulk.h"
 #include "cli.h"
-#include "state.h"
+#include "run.h"
 
 typedef enum only_filter { ONLY_ALL = 0, ONLY_HIDDEN, ONLY_UNLINKED } only_filter;
 
+/* scan's own options; the shared ones are in run_opts. */
 typedef struct scan_cli {
-    ds_outfmt fmt;
-    const char *output;
-    const char *profile;
+    run_opts ro;
     ds_scan_opts so;
     only_filter only;
-    bool no_timing;
-    int progress;            /* -1 auto (TTY), 0 off, 1 on */
-    unsigned jobs;           /* dumps in flight; 0 = number of workers */
-    bool sort;               /* output in input order */
-    bool null_sep;           /* the "-" list is NUL separated */
-    const char *state_path;  /* --state FILE or NULL */
-    unsigned shard_k, shard_n; /* --shard K/N; 0/0 = all inputs */
 } scan_cli;
 
 /* The word the `sources` field uses for the triage block of a minidump;
@@ -71,11 +50,12 @@ typedef struct scan_cli {
 
 /* Results estimated above this many bytes of encoded records are written
  * straight from the scan result at their turn instead of being buffered.
- * Environment overrides, for the tests to reach the rare paths with small
- * dumps: DUMPSCAN_BATCH_LIMIT (this limit) and DUMPSCAN_HOLD_LIMIT (bytes
- * --sort may hold back, default BULK_DEFAULT_HOLD_MAX). */
+ * DUMPSCAN_BATCH_LIMIT overrides it (tests reach the rare path with small
+ * dumps; DUMPSCAN_HOLD_LIMIT, read by run.c, bounds what --sort holds). */
 #define BATCH_LIMIT_DEFAULT ((size_t)32 << 20)
 #define RECORD_BYTES_ESTIMATE 1024u
+
+static const char *const scan_types[] = {"dump", "process", "thread", "error", "summary", NULL};
 
 static void scan_usage(FILE *f)
 {
@@ -97,7 +77,8 @@ static void scan_usage(FILE *f)
           "                       or pread\n"
           "      --odirect        read with O_DIRECT (uring/pread): cold data that\n"
           "                       should not fill the page cache\n"
-          "  -j, --threads N      worker threads shared by all dumps (default: all cores)\n"
+          "  -j, --threads N      worker threads shared by all dumps (default: the\n"
+          "                       CPUs this process may use)\n"
           "      --jobs N         dumps in flight at once (default: the worker count)\n"
           "      --sort           write dumps in input order (default: as they finish)\n"
           "      --state FILE     remember finished dumps in FILE and skip them when\n"
@@ -117,7 +98,9 @@ static void scan_usage(FILE *f)
           "  -h, --help           show this help\n"
           "\n"
           "Exit status: 0 every dump scanned, 1 at least one failed (see its error\n"
-          "record), 2 usage error, 3 output or state file could not be written.\n",
+          "record), 2 usage error (also: an output is one of the inputs), 3 output\n"
+          "or state file could not be written, 130/143/129 stopped by SIGINT/SIGTERM/\n"
+          "SIGHUP (records whole, summary written, resumable with --state).\n",
           f);
 }
 
@@ -133,28 +116,16 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 
 static int parse_scan_args(int argc, char **argv, scan_cli *o)
 {
-    enum { O_ONLY = 256, O_IO, O_ODIRECT, O_MINSCORE, O_NOSTRUCT, O_NOXVIEW, O_NOTIMING,
-           O_PROFILE, O_PROGRESS, O_STRUCTALL, O_JOBS, O_SORT, O_STATE, O_SHARD, O_NULL };
+    enum { O_ONLY = 256, O_IO, O_ODIRECT, O_MINSCORE, O_NOSTRUCT, O_NOXVIEW, O_STRUCTALL };
     static const struct option longopts[] = {
-        {"format", required_argument, NULL, 'f'},
-        {"output", required_argument, NULL, 'o'},
+        RUN_LONGOPTS,
         {"only", required_argument, NULL, O_ONLY},
         {"io", required_argument, NULL, O_IO},
         {"odirect", no_argument, NULL, O_ODIRECT},
-        {"threads", required_argument, NULL, 'j'},
-        {"jobs", required_argument, NULL, O_JOBS},
-        {"sort", no_argument, NULL, O_SORT},
-        {"state", required_argument, NULL, O_STATE},
-        {"shard", required_argument, NULL, O_SHARD},
-        {"null", no_argument, NULL, O_NULL},
         {"min-score", required_argument, NULL, O_MINSCORE},
         {"no-struct", no_argument, NULL, O_NOSTRUCT},
         {"struct-all", no_argument, NULL, O_STRUCTALL},
         {"no-xview", no_argument, NULL, O_NOXVIEW},
-        {"no-timing", no_argument, NULL, O_NOTIMING},
-        {"profile", required_argument, NULL, O_PROFILE},
-        {"progress", no_argument, NULL, O_PROGRESS},
-        {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -163,15 +134,13 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
     ds_io_backend b;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "f:o:j:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, RUN_SHORTOPTS "h", longopts, NULL)) != -1) {
+        int shared = run_parse_opt(&o->ro, "scan", c, optarg);
+        if (shared < 0)
+            return DS_EXIT_USAGE;
+        if (shared > 0)
+            continue;
         switch (c) {
-        case 'f':
-            if (!ds_outfmt_parse(optarg, &o->fmt))
-                goto bad;
-            break;
-        case 'o':
-            o->output = optarg;
-            break;
         case O_ONLY:
             if (strcmp(optarg, "hidden") == 0)
                 o->only = ONLY_HIDDEN;
@@ -188,29 +157,6 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
         case O_ODIRECT:
             o->so.odirect = true;
             break;
-        case 'j':
-            if (parse_int(optarg, 1, 1024, &v) != 0)
-                goto bad;
-            o->so.threads = (unsigned)v;
-            break;
-        case O_JOBS:
-            if (parse_int(optarg, 1, 1024, &v) != 0)
-                goto bad;
-            o->jobs = (unsigned)v;
-            break;
-        case O_SORT:
-            o->sort = true;
-            break;
-        case O_STATE:
-            o->state_path = optarg;
-            break;
-        case O_SHARD:
-            if (!bulk_shard_parse(optarg, &o->shard_k, &o->shard_n))
-                goto bad;
-            break;
-        case O_NULL:
-            o->null_sep = true;
-            break;
         case O_MINSCORE:
             if (parse_int(optarg, 0, 100, &v) != 0)
                 goto bad;
@@ -224,20 +170,6 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
             break;
         case O_NOXVIEW:
             o->so.no_xview = true;
-            break;
-        case O_NOTIMING:
-            o->no_timing = true;
-            break;
-        case O_PROFILE:
-            if (!ds_profile_by_key(optarg))
-                goto bad;
-            o->profile = optarg;
-            break;
-        case O_PROGRESS:
-            o->progress = 1;
-            break;
-        case 'q':
-            o->progress = 0;
             break;
         case 'h':
             scan_usage(stdout);
@@ -278,15 +210,10 @@ typedef struct triage_facts {
     uint64_t thread_pid, tid;
 } triage_facts;
 
-/* What one input became; the payload the output stage writes. */
+/* What one dump became; the payload the output stage writes. */
 typedef struct dump_job {
-    bulk_outcome outcome;
     bool triage;                 /* status "triage": no scan result */
-    ds_err err;                  /* FAILED: the error and its sentence */
-    char msg[256];
-    bool has_id;
-    char id[24];
-    bulk_state_key key;
+    char id[24];                 /* dump_id */
     dump_facts facts;
     triage_facts tri;
     ds_scan_result res;          /* kept until written when batch is NULL */
@@ -376,7 +303,7 @@ static void emit_dump(ds_rec *r, ds_writer *w, const char *path, const dump_job 
 {
     const ds_scan_stats *s = &j->res.stats;
     const dump_facts *f = &j->facts;
-    bool no_times = o->no_timing || j->triage;
+    bool no_times = o->ro.no_timing || j->triage;
     ds_rec_begin(r, w, "dump");
     ds_rec_str(r, "dump", path);
     ds_rec_str(r, "dump_id", j->id);
@@ -535,18 +462,6 @@ static void emit_triage_thread(ds_rec *r, ds_writer *w, const char *path, const 
     ds_rec_bool(r, "tag_wiped", false);
 }
 
-/* The `error` record of scan: info's fields plus dump_id (null when the
- * file could not be read). */
-static ds_err emit_error(ds_rec *r, ds_writer *w, const char *path, const dump_job *j)
-{
-    ds_rec_begin(r, w, "error");
-    ds_rec_str(r, "path", path);
-    ds_rec_str(r, "dump_id", j->has_id ? j->id : NULL);
-    ds_rec_str(r, "error", ds_err_name(j->err));
-    ds_rec_str(r, "message", j->msg[0] ? j->msg : ds_strerror(j->err));
-    return ds_rec_end(r);
-}
-
 static bool keep_process(const scan_cli *o, const ds_proc *p)
 {
     switch (o->only) {
@@ -675,7 +590,7 @@ static ds_err emit_job(ds_writer *w, ds_rec *r, ds_strbuf *text, ds_batch *b, co
                        const dump_job *j, const scan_cli *o)
 {
     ds_err e;
-    if (o->fmt == DS_OUT_TABLE) {
+    if (o->ro.fmt == DS_OUT_TABLE) {
         ds_sb_clear(text);
         table_text(text, path, j, o);
         if (text->failed)
@@ -722,83 +637,15 @@ typedef struct slot_ctx {
 typedef struct scan_run {
     const scan_cli *o;
     ds_writer *w;
-    const bulk_inputs *in;
     ds_scan_opts so;           /* the user's options + the shared pool */
-    bulk_state *state;         /* --state, or NULL */
     slot_ctx *slots;
+    unsigned nslots;
     size_t batch_limit;
-    bool stdout_tty;           /* records go to a terminal */
-    int progress;              /* bulk_cfg.progress */
-    /* output stage only (bulk.c's output lock) */
+    /* output stage only (run.c's output lock) */
     ds_rec wrec;
     ds_strbuf wtext;
-    uint64_t last_flush_ns, last_sync_ns;
-    bool input_failed, output_failed, state_failed;
-    uint64_t n_ok, n_failed, n_skipped, procs, hidden, threads, bytes;
+    uint64_t procs, hidden, threads;
 } scan_run;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* Identity of a file for records and the state: dump_id (xxh3-64 of the
- * first 8 KiB followed by the 8-byte size), size and mtime.  Returns 0
- * when read, 1 when the path is not a regular file, -1 when it cannot be
- * opened or examined (ds_dump_open then says why).  O_NONBLOCK: opening a
- * FIFO must not hang the run. */
-static int read_identity(const char *path, dump_job *j)
-{
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return -1;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        close(fd);
-        return -1;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return S_ISDIR(st.st_mode) ? -1 : 1;
-    }
-    uint8_t head[8192];
-    uint64_t size = (uint64_t)st.st_size;
-    size_t want = size < sizeof(head) ? (size_t)size : sizeof(head), got = 0;
-    while (got < want) {
-        ssize_t n = pread(fd, head + got, want - got, (off_t)got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    XXH3_state_t *h = XXH3_createState();
-    if (!h)
-        return -1;
-    XXH3_64bits_reset(h);
-    if (got == want) /* as the first version did: head only when fully read */
-        XXH3_64bits_update(h, head, want);
-    XXH3_64bits_update(h, &size, sizeof(size));
-    uint64_t id = XXH3_64bits_digest(h);
-    XXH3_freeState(h);
-    snprintf(j->id, sizeof(j->id), "%016" PRIx64, id);
-    j->has_id = true;
-    j->key.dump_id = id;
-    j->key.size = size;
-    j->key.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-    j->key.path_hash = XXH3_64bits(path, strlen(path));
-    return 0;
-}
-
-static void job_fail(dump_job *j, ds_err e, const char *msg)
-{
-    j->outcome = BULK_FAILED;
-    j->err = e;
-    snprintf(j->msg, sizeof(j->msg), "%s", msg && msg[0] ? msg : ds_strerror(e));
-}
 
 /* Stream chunk size when several dumps are in flight: each stream keeps
  * about 2*workers+2 chunks, so with many jobs and workers the default
@@ -814,220 +661,6 @@ static size_t chunk_for(unsigned jobs, unsigned workers)
     return c < (256u << 10) ? (256u << 10) : (size_t)c;
 }
 
-/* Open and scan one dump into j (records encoded into j->batch, or kept
- * in j->res for a direct write). */
-static void scan_dump(scan_run *sr, slot_ctx *sc, const char *path, dump_job *j)
-{
-    const scan_cli *o = sr->o;
-    ds_dump_opts dopts = {.file_flags = 0, .force_profile = o->profile};
-    ds_errbuf eb = {{0}};
-    ds_dump *d = NULL;
-    ds_err e = ds_dump_open(&d, path, &dopts, &eb);
-    if (e != DS_OK) {
-        job_fail(j, e, eb.msg);
-        return;
-    }
-    facts_of(&j->facts, d);
-    if (d->triage && d->pm.kind == DS_PM_NONE) {
-        j->triage = true;
-        triage_of(&j->tri, d->triage);
-        j->procs = j->tri.has_process;
-        j->threads = j->tri.has_thread;
-    } else {
-        e = ds_scan(d, &sr->so, &j->res, &eb);
-        if (e != DS_OK) {
-            ds_dump_close(d);
-            job_fail(j, e, eb.msg);
-            return;
-        }
-        j->procs = j->res.nprocs;
-        j->threads = j->res.nthreads;
-        j->hidden = count_hidden(&j->res);
-        j->bytes = j->res.stats.bytes_scanned;
-    }
-    ds_dump_close(d);
-    j->outcome = BULK_OK;
-
-    uint64_t est = (1 + j->procs + j->threads) * (uint64_t)RECORD_BYTES_ESTIMATE;
-    if (est > sr->batch_limit)
-        return; /* written from j->res at its turn */
-    j->batch = ds_batch_new();
-    if (!j->batch)
-        return;
-    e = emit_job(sr->w, &sc->r, &sc->text, j->batch, path, j, o);
-    if (e != DS_OK) {
-        /* out of room in the batch: fall back to the direct write */
-        ds_batch_free(j->batch);
-        j->batch = NULL;
-        return;
-    }
-    ds_scan_result_free(&j->res);
-}
-
-static size_t job_bytes(const dump_job *j)
-{
-    if (j->batch)
-        return sizeof(*j) + ds_batch_bytes(j->batch);
-    return sizeof(*j) + j->res.nprocs * sizeof(ds_proc) + j->res.nthreads * sizeof(ds_thread);
-}
-
-static bulk_result process_input(void *ctx, unsigned slot, size_t index)
-{
-    scan_run *sr = ctx;
-    const bulk_input *in = &sr->in->v[index];
-    bulk_result out = {0};
-    dump_job *j = calloc(1, sizeof(*j));
-    if (!j) {
-        out.outcome = BULK_FAILED;
-        return out;
-    }
-    if (in->walk_errno) {
-        char msg[200];
-        snprintf(msg, sizeof(msg), "cannot read directory %s: %s", in->path,
-                 strerror(in->walk_errno));
-        job_fail(j, DS_ERR_IO, msg);
-    } else {
-        int id = read_identity(in->path, j);
-        if (id == 1)
-            job_fail(j, DS_ERR_UNSUPPORTED, "not a regular file");
-        else if (id == 0 && sr->state && bulk_state_has(sr->state, &j->key))
-            j->outcome = BULK_SKIPPED;
-        else
-            scan_dump(sr, &sr->slots[slot], in->path, j);
-    }
-    out.payload = j;
-    out.outcome = j->outcome;
-    out.bytes_scanned = j->bytes;
-    out.held_bytes = job_bytes(j);
-    out.touches_terminal =
-        sr->stdout_tty || (j->outcome == BULK_FAILED && sr->o->fmt != DS_OUT_NDJSON);
-    return out;
-}
-
-/* After a dump's records are out: flush them, then record the dump in the
- * state; fsync both at most once a second.  Caller holds the output lock. */
-static void after_write(scan_run *sr, const dump_job *j)
-{
-    uint64_t t = now_ns();
-    if (!sr->state) {
-        if (t - sr->last_flush_ns >= 100000000u) { /* stream output ~10 times a second */
-            if (ds_writer_flush(sr->w, false) != DS_OK)
-                sr->output_failed = true;
-            sr->last_flush_ns = t;
-        }
-        return;
-    }
-    if (j->outcome != BULK_OK)
-        return;
-    if (ds_writer_flush(sr->w, false) != DS_OK) {
-        sr->output_failed = true;
-        return;
-    }
-    if (bulk_state_add(sr->state, &j->key) != DS_OK) {
-        sr->state_failed = true;
-        return;
-    }
-    if (t - sr->last_sync_ns >= 1000000000u) {
-        if (ds_writer_flush(sr->w, true) != DS_OK)
-            sr->output_failed = true;
-        else if (bulk_state_sync(sr->state) != DS_OK)
-            sr->state_failed = true;
-        sr->last_sync_ns = t;
-    }
-}
-
-static bool write_job(void *ctx, size_t index, void *payload)
-{
-    scan_run *sr = ctx;
-    const char *path = sr->in->v[index].path;
-    dump_job *j = payload;
-    if (!j) {
-        fprintf(stderr, "dumpscan scan: %s: out of memory\n", path);
-        sr->input_failed = true;
-        sr->n_failed++;
-        return !sr->output_failed && !sr->state_failed;
-    }
-    ds_err e = DS_OK;
-    if (!sr->output_failed && !sr->state_failed) {
-        if (j->outcome == BULK_FAILED)
-            e = emit_error(&sr->wrec, sr->w, path, j);
-        else if (j->outcome == BULK_OK && j->batch)
-            e = ds_writer_write_batch(sr->w, j->batch);
-        else if (j->outcome == BULK_OK)
-            e = emit_job(sr->w, &sr->wrec, &sr->wtext, NULL, path, j, sr->o);
-        if (e == DS_ERR_IO) {
-            sr->output_failed = true;
-        } else if (e != DS_OK) {
-            /* a record the writer refused: a bug here, not in the input */
-            fprintf(stderr, "dumpscan scan: %s: cannot write record: %s\n", path,
-                    ds_strerror(e));
-            sr->input_failed = true;
-        } else {
-            after_write(sr, j);
-        }
-    }
-    sr->n_ok += j->outcome == BULK_OK;
-    sr->n_failed += j->outcome == BULK_FAILED;
-    sr->n_skipped += j->outcome == BULK_SKIPPED;
-    sr->input_failed |= j->outcome == BULK_FAILED;
-    sr->procs += j->procs;
-    sr->hidden += j->hidden;
-    sr->threads += j->threads;
-    sr->bytes += j->bytes;
-    ds_batch_free(j->batch);
-    ds_scan_result_free(&j->res);
-    free(j);
-    return !sr->output_failed && !sr->state_failed;
-}
-
-/* ---- summary ---------------------------------------------------------------- */
-
-static ds_err emit_summary(scan_run *sr, size_t total, uint64_t wall_ns)
-{
-    const scan_cli *o = sr->o;
-    if (o->fmt == DS_OUT_TABLE) {
-        ds_strbuf *sb = &sr->wtext;
-        ds_sb_clear(sb);
-        ds_sb_printf(sb, "Summary: %zu dumps (%" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64
-                     " skipped), %" PRIu64 " processes (%" PRIu64 " hidden), %" PRIu64
-                     " threads, %" PRIu64 " bytes scanned",
-                     total, sr->n_ok, sr->n_failed, sr->n_skipped, sr->procs, sr->hidden,
-                     sr->threads, sr->bytes);
-        if (!o->no_timing && wall_ns)
-            ds_sb_printf(sb, " in %.3f s (%.3f GB/s)", (double)wall_ns / 1e9,
-                         (double)sr->bytes / (double)wall_ns);
-        ds_sb_printf(sb, "\n");
-        return sb->failed ? DS_ERR_NOMEM : ds_writer_text(sr->w, sb->p, sb->len);
-    }
-    ds_rec *r = &sr->wrec;
-    ds_rec_begin(r, sr->w, "summary");
-    ds_rec_u64(r, "dumps_total", total);
-    ds_rec_u64(r, "dumps_ok", sr->n_ok);
-    ds_rec_u64(r, "dumps_failed", sr->n_failed);
-    ds_rec_u64(r, "dumps_skipped", sr->n_skipped);
-    ds_rec_u64(r, "processes", sr->procs);
-    ds_rec_u64(r, "hidden_processes", sr->hidden);
-    ds_rec_u64(r, "threads", sr->threads);
-    ds_rec_u64(r, "bytes_scanned", sr->bytes);
-    rec_ms(r, "wall_ms", wall_ns, o->no_timing);
-    if (o->no_timing || wall_ns == 0)
-        ds_rec_null(r, "gbps");
-    else
-        ds_rec_fixed(r, "gbps", (int64_t)(sr->bytes * 1000 / wall_ns), 3);
-    return ds_rec_end(r);
-}
-
-/* ---- command ------------------------------------------------------------------ */
-
-/* True when a and b name the same existing file: writing the output
- * must never truncate an input. */
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino && !S_ISDIR(sa.st_mode);
-}
-
 static size_t limit_from_env(const char *name, size_t dflt)
 {
     const char *s = getenv(name);
@@ -1038,142 +671,172 @@ static size_t limit_from_env(const char *name, size_t dflt)
     return *end ? dflt : (size_t)v;
 }
 
-/* The run's own files, left out of directory walks. */
-static size_t own_files(const scan_cli *o, bulk_file_id ids[2])
+static ds_err scan_start(void *ctx, ds_writer *w, ds_pool *pool, unsigned jobs,
+                         const atomic_bool *cancel, ds_errbuf *eb)
 {
-    size_t n = 0;
-    const char *paths[2] = {o->output, o->state_path};
-    for (int i = 0; i < 2; i++) {
-        struct stat st;
-        if (paths[i] && strcmp(paths[i], "-") != 0 && stat(paths[i], &st) == 0)
-            ids[n++] = (bulk_file_id){st.st_dev, st.st_ino};
+    scan_run *sr = ctx;
+    sr->w = w;
+    sr->so.pool = pool;
+    sr->so.cancel = cancel;
+    if (jobs > 1)
+        sr->so.chunk_bytes = chunk_for(jobs, ds_pool_threads(pool));
+    sr->slots = calloc(jobs, sizeof(*sr->slots));
+    if (!sr->slots)
+        return ds_fail(eb, DS_ERR_NOMEM, "out of memory");
+    sr->nslots = jobs;
+    for (unsigned i = 0; i < jobs; i++) {
+        ds_rec_init(&sr->slots[i].r);
+        ds_sb_init(&sr->slots[i].text);
     }
-    return n;
+    return DS_OK;
 }
 
-static int pick_progress(const scan_cli *o)
+static void scan_free_payload(void *ctx, void *payload)
 {
-    bool tty = isatty(STDERR_FILENO);
-    if (o->progress == 0 || (o->progress == -1 && !tty))
-        return 0;
-    return tty ? 1 : 2;
+    (void)ctx;
+    dump_job *j = payload;
+    if (!j)
+        return;
+    ds_batch_free(j->batch);
+    ds_scan_result_free(&j->res);
+    free(j);
 }
 
-/* Everything after the output and state are open: list the inputs, run
- * them, write the summary.  Failures are left in sr's flags. */
-static void run_inputs(scan_run *sr, char **args, size_t nargs, uint64_t t0)
+static size_t job_bytes(const dump_job *j)
 {
+    if (j->batch)
+        return sizeof(*j) + ds_batch_bytes(j->batch);
+    return sizeof(*j) + j->res.nprocs * sizeof(ds_proc) + j->res.nthreads * sizeof(ds_thread);
+}
+
+/* Open and scan one dump into a dump_job (records encoded into j->batch,
+ * or kept in j->res for a direct write). */
+static void scan_process(void *ctx, unsigned slot, const run_input *in, run_out *out)
+{
+    scan_run *sr = ctx;
+    slot_ctx *sc = &sr->slots[slot];
     const scan_cli *o = sr->o;
+    const char *path = in->path;
+    ds_dump_opts dopts = {.file_flags = 0, .force_profile = o->ro.profile};
     ds_errbuf eb = {{0}};
-    bulk_inputs in = {0};
-    bulk_file_id ids[2];
-    bulk_collect_opts co = {.list_in = stdin, .null_sep = o->null_sep, .exclude = ids};
-    co.nexclude = own_files(o, ids);
-    ds_err e = bulk_collect(&in, args, nargs, &co, &eb);
+    ds_dump *d = NULL;
+    ds_err e = ds_dump_open(&d, path, &dopts, &eb);
     if (e != DS_OK) {
-        fprintf(stderr, "dumpscan scan: %s\n", eb.msg[0] ? eb.msg : ds_strerror(e));
-        bulk_inputs_free(&in);
-        sr->input_failed = true;
+        out->err = e;
+        snprintf(out->msg, sizeof(out->msg), "%s", eb.msg);
         return;
     }
-    if (o->shard_n)
-        bulk_inputs_shard(&in, o->shard_k, o->shard_n);
-    sr->in = &in;
-
-    ds_pool *pool = NULL;
-    e = ds_pool_create(&pool, o->so.threads, 0, &eb);
-    unsigned workers = pool ? ds_pool_threads(pool) : 1;
-    unsigned jobs = o->jobs ? o->jobs : workers;
-    sr->slots = e == DS_OK ? calloc(jobs, sizeof(*sr->slots)) : NULL;
-    if (e == DS_OK && !sr->slots)
-        e = ds_fail(&eb, DS_ERR_NOMEM, "out of memory");
-    if (e == DS_OK) {
-        for (unsigned i = 0; i < jobs; i++) {
-            ds_rec_init(&sr->slots[i].r);
-            ds_sb_init(&sr->slots[i].text);
+    dump_job *j = calloc(1, sizeof(*j));
+    if (!j) {
+        ds_dump_close(d);
+        out->err = DS_ERR_NOMEM;
+        return;
+    }
+    snprintf(j->id, sizeof(j->id), "%s", in->dump_id ? in->dump_id : "");
+    facts_of(&j->facts, d);
+    if (d->triage && d->pm.kind == DS_PM_NONE) {
+        j->triage = true;
+        triage_of(&j->tri, d->triage);
+        j->procs = j->tri.has_process;
+        j->threads = j->tri.has_thread;
+    } else {
+        e = ds_scan(d, &sr->so, &j->res, &eb);
+        if (e != DS_OK) {
+            ds_dump_close(d);
+            scan_free_payload(sr, j);
+            out->err = e;
+            snprintf(out->msg, sizeof(out->msg), "%s", eb.msg);
+            return;
         }
-        sr->so.pool = pool;
-        if (jobs > 1)
-            sr->so.chunk_bytes = chunk_for(jobs, workers);
-        bulk_ops ops = {.ctx = sr, .process = process_input, .write = write_job};
-        bulk_cfg cfg = {.in = &in, .jobs = jobs, .sort = o->sort,
-                        .hold_max = limit_from_env("DUMPSCAN_HOLD_LIMIT", BULK_DEFAULT_HOLD_MAX),
-                        .progress = sr->progress};
-        e = bulk_run(&cfg, &ops, &eb);
+        j->procs = j->res.nprocs;
+        j->threads = j->res.nthreads;
+        j->hidden = count_hidden(&j->res);
+        j->bytes = j->res.stats.bytes_scanned;
     }
-    if (e != DS_OK) {
-        fprintf(stderr, "dumpscan scan: %s\n", eb.msg[0] ? eb.msg : ds_strerror(e));
-        sr->input_failed = true;
+    ds_dump_close(d);
+    out->payload = j;
+    out->bytes_scanned = j->bytes;
+
+    uint64_t est = (1 + j->procs + j->threads) * (uint64_t)RECORD_BYTES_ESTIMATE;
+    if (est <= sr->batch_limit && (j->batch = ds_batch_new()) != NULL) {
+        if (emit_job(sr->w, &sc->r, &sc->text, j->batch, path, j, o) == DS_OK) {
+            ds_scan_result_free(&j->res);
+        } else {
+            /* out of room in the batch: fall back to the direct write */
+            ds_batch_free(j->batch);
+            j->batch = NULL;
+        }
     }
-    if (!sr->output_failed && !sr->state_failed) {
-        ds_err se = emit_summary(sr, in.n, now_ns() - t0);
-        if (se == DS_ERR_IO)
-            sr->output_failed = true;
-    }
-    for (unsigned i = 0; sr->slots && i < jobs; i++) {
+    out->held_bytes = job_bytes(j);
+}
+
+static ds_err scan_write(void *ctx, const run_input *in, void *payload)
+{
+    scan_run *sr = ctx;
+    dump_job *j = payload;
+    ds_err e = j->batch ? ds_writer_write_batch(sr->w, j->batch)
+                        : emit_job(sr->w, &sr->wrec, &sr->wtext, NULL, in->path, j, sr->o);
+    sr->procs += j->procs;
+    sr->hidden += j->hidden;
+    sr->threads += j->threads;
+    return e;
+}
+
+static void scan_summary_fields(void *ctx, ds_rec *r)
+{
+    scan_run *sr = ctx;
+    ds_rec_u64(r, "processes", sr->procs);
+    ds_rec_u64(r, "hidden_processes", sr->hidden);
+    ds_rec_u64(r, "threads", sr->threads);
+}
+
+static void scan_summary_text(void *ctx, ds_strbuf *sb)
+{
+    scan_run *sr = ctx;
+    ds_sb_printf(sb, ", %" PRIu64 " process%s (%" PRIu64 " hidden), %" PRIu64 " thread%s",
+                 sr->procs, sr->procs == 1 ? "" : "es", sr->hidden, sr->threads,
+                 sr->threads == 1 ? "" : "s");
+}
+
+static void scan_finish(void *ctx)
+{
+    scan_run *sr = ctx;
+    for (unsigned i = 0; sr->slots && i < sr->nslots; i++) {
         ds_rec_free(&sr->slots[i].r);
         ds_sb_free(&sr->slots[i].text);
     }
     free(sr->slots);
-    ds_pool_destroy(pool);
-    bulk_inputs_free(&in);
-    sr->in = NULL;
+    sr->slots = NULL;
 }
 
 int cmd_scan(int argc, char **argv)
 {
-    scan_cli o = {.fmt = DS_OUT_NDJSON, .progress = -1};
+    scan_cli o = {.only = ONLY_ALL};
+    run_opts_default(&o.ro);
     ds_scan_opts_default(&o.so);
     int st = parse_scan_args(argc, argv, &o);
     if (st >= 0)
         return st;
-    uint64_t t0 = now_ns();
-    for (int i = optind; o.output && i < argc; i++) {
-        if (same_file(o.output, argv[i]) ||
-            (o.state_path && same_file(o.state_path, argv[i]))) {
-            fprintf(stderr, "dumpscan scan: %s is both an input and an output\n", argv[i]);
-            return DS_EXIT_USAGE;
-        }
-    }
-
-    ds_errbuf eb = {{0}};
-    scan_run sr = {.o = &o, .so = o.so, .batch_limit = limit_from_env("DUMPSCAN_BATCH_LIMIT", BATCH_LIMIT_DEFAULT)};
-    sr.progress = pick_progress(&o);
-    sr.stdout_tty = (!o.output || strcmp(o.output, "-") == 0) && isatty(STDOUT_FILENO);
-    /* The state first: a run refused for a busy state file must not
-     * truncate the output the other run is writing. */
-    if (o.state_path && bulk_state_open(&sr.state, o.state_path, &eb) != DS_OK) {
-        fprintf(stderr, "dumpscan scan: %s\n", eb.msg);
-        return DS_EXIT_OUTPUT;
-    }
-    ds_err e = ds_writer_open(&sr.w, o.fmt, o.output, o.fmt == DS_OUT_CSV ? "process" : "dump",
-                              &eb);
-    if (e != DS_OK) {
-        fprintf(stderr, "dumpscan scan: %s\n", eb.msg[0] ? eb.msg : ds_strerror(e));
-        bulk_state_close(sr.state, NULL);
-        return e == DS_ERR_ARG ? DS_EXIT_USAGE : DS_EXIT_OUTPUT;
-    }
+    o.so.threads = o.ro.threads;
+    scan_run sr = {.o = &o, .so = o.so,
+                   .batch_limit = limit_from_env("DUMPSCAN_BATCH_LIMIT", BATCH_LIMIT_DEFAULT)};
     ds_rec_init(&sr.wrec);
     ds_sb_init(&sr.wtext);
-    sr.last_sync_ns = sr.last_flush_ns = now_ns();
-
-    run_inputs(&sr, argv + optind, (size_t)(argc - optind), t0);
-
+    run_cmd cmd = {
+        .name = "scan",
+        .primary = o.ro.fmt == DS_OUT_CSV ? "process" : "dump",
+        .types = scan_types,
+        .ctx = &sr,
+        .start = scan_start,
+        .process = scan_process,
+        .write = scan_write,
+        .free_payload = scan_free_payload,
+        .summary_fields = scan_summary_fields,
+        .summary_text = scan_summary_text,
+        .finish = scan_finish,
+    };
+    st = run_main(&cmd, &o.ro, argv + optind, (size_t)(argc - optind));
     ds_rec_free(&sr.wrec);
     ds_sb_free(&sr.wtext);
-    /* Output durable first, then the state that names it. */
-    if (sr.state && !sr.output_failed && ds_writer_flush(sr.w, true) != DS_OK)
-        sr.output_failed = true;
-    e = ds_writer_close(sr.w, &eb);
-    if (e != DS_OK || sr.output_failed) {
-        fprintf(stderr, "dumpscan scan: %s\n", eb.msg[0] ? eb.msg : "output write failed");
-        bulk_state_close(sr.state, NULL);
-        return DS_EXIT_OUTPUT;
-    }
-    ds_errbuf seb = {{0}};
-    if (bulk_state_close(sr.state, &seb) != DS_OK || sr.state_failed) {
-        fprintf(stderr, "dumpscan scan: %s\n", seb.msg[0] ? seb.msg : "state file write failed");
-        return DS_EXIT_OUTPUT;
-    }
-    return sr.input_failed ? DS_EXIT_INPUT : DS_EXIT_OK;
+    return st;
 }

@@ -48,10 +48,23 @@ static bool is_crash_format(const ds_dump *d)
     return d->format == DS_FMT_CRASH64 || d->format == DS_FMT_CRASH32;
 }
 
-static ds_err dump_record(ds_writer *w, ds_rec *r, const char *path, const ds_dump *d)
+/* Finish a record into b, or write it now when b is NULL. */
+static ds_err rec_done(ds_rec *r, ds_batch *b)
 {
-    ds_rec_begin(r, w, "dump");
-    ds_rec_str(r, "path", path);
+    return b ? ds_rec_end_batch(r, b) : ds_rec_end(r);
+}
+
+static void rec_head(ds_rec *r, ds_writer *w, const char *type, const char *path, const char *id)
+{
+    ds_rec_begin(r, w, type);
+    ds_rec_str(r, "dump", path);
+    ds_rec_str(r, "dump_id", id);
+}
+
+static ds_err dump_record(ds_writer *w, ds_rec *r, ds_batch *b, const char *path, const char *id,
+                          const ds_dump *d)
+{
+    rec_head(r, w, "dump", path, id);
     ds_rec_u64(r, "size", d->file.size);
     ds_rec_str(r, "format", d->format_name);
     if (is_crash_format(d)) {
@@ -104,61 +117,51 @@ static ds_err dump_record(ds_writer *w, ds_rec *r, const char *path, const ds_du
     }
     chars_or_null(r, "nt_build_lab", d->nt_build_lab, sizeof(d->nt_build_lab));
     chars_or_null(r, "notes", d->notes, sizeof(d->notes));
-    return ds_rec_end(r);
+    return rec_done(r, b);
 }
 
-static ds_err triage_records(ds_writer *w, ds_rec *r, const char *path, const ds_triage *t)
+static ds_err triage_records(ds_writer *w, ds_rec *r, ds_batch *b, const char *path,
+                             const char *id, const ds_triage *t)
 {
     ds_err e;
 
     if (t->has_process) {
-        ds_rec_begin(r, w, "process");
-        ds_rec_str(r, "path", path);
+        rec_head(r, w, "process", path, id);
         ds_rec_u64(r, "pid", t->process_pid);
         ds_rec_u64(r, "ppid", t->process_ppid);
         ds_rec_bytes(r, "name", t->process_name, strnlen(t->process_name, sizeof(t->process_name)));
         ds_rec_str(r, "source", "triage");
-        if ((e = ds_rec_end(r)))
+        if ((e = rec_done(r, b)))
             return e;
     }
     if (t->has_thread) {
-        ds_rec_begin(r, w, "thread");
-        ds_rec_str(r, "path", path);
+        rec_head(r, w, "thread", path, id);
         ds_rec_u64(r, "pid", t->thread_pid);
         ds_rec_u64(r, "tid", t->thread_tid);
         ds_rec_str(r, "source", "triage");
-        if ((e = ds_rec_end(r)))
+        if ((e = rec_done(r, b)))
             return e;
     }
     for (uint32_t i = 0; t->drivers && i < t->ndrivers; i++) {
         const ds_triage_driver *dr = &t->drivers[i];
-        ds_rec_begin(r, w, "driver");
-        ds_rec_str(r, "path", path);
+        rec_head(r, w, "driver", path, id);
         ds_rec_u64(r, "index", i);
         ds_rec_str(r, "name", dr->name ? dr->name : "");
         ds_rec_hex(r, "base", dr->base);
         ds_rec_u64(r, "size", dr->size);
-        if ((e = ds_rec_end(r)))
+        if ((e = rec_done(r, b)))
             return e;
     }
     return DS_OK;
 }
 
-ds_err ds_info_records(ds_writer *w, ds_rec *r, const char *path, const ds_dump *d)
+ds_err ds_info_records(ds_writer *w, ds_rec *r, ds_batch *b, const char *path, const char *id,
+                       const ds_dump *d)
 {
-    ds_err e = dump_record(w, r, path, d);
+    ds_err e = dump_record(w, r, b, path, id, d);
     if (e == DS_OK && d->triage)
-        e = triage_records(w, r, path, d->triage);
+        e = triage_records(w, r, b, path, id, d->triage);
     return e;
-}
-
-ds_err ds_info_error(ds_writer *w, ds_rec *r, const char *path, ds_err e, const ds_errbuf *eb)
-{
-    ds_rec_begin(r, w, "error");
-    ds_rec_str(r, "path", path);
-    ds_rec_str(r, "error", ds_err_name(e));
-    ds_rec_str(r, "message", eb && eb->msg[0] ? eb->msg : ds_strerror(e));
-    return ds_rec_end(r);
 }
 
 /* ---- table ------------------------------------------------------------ */

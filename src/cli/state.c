@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
 
@@ -219,7 +220,40 @@ static ds_err load_lines(bulk_state *s, bool *torn, ds_errbuf *eb)
     return DS_OK;
 }
 
-ds_err bulk_state_open(bulk_state **out, const char *path, ds_errbuf *eb)
+/* The opened file must be a regular file that is not an input. */
+static ds_err check_target(bulk_state *s, const ds_fileid_set *deny, ds_errbuf *eb)
+{
+    struct stat st;
+    ds_fileid id;
+    if (fstat(s->fd, &st) != 0 || !ds_fileid_of_fd(s->fd, &id))
+        return ds_fail(eb, DS_ERR_IO, "cannot examine state file %s: %s", s->path,
+                       strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return ds_fail(eb, DS_ERR_ARG, "state file %s is not a regular file", s->path);
+    if (ds_fileid_set_has(deny, id))
+        return ds_fail(eb, DS_ERR_ARG, "state file %s is one of the inputs: not written",
+                       s->path);
+    return DS_OK;
+}
+
+/* A non-empty file none of whose lines is valid is a state file only
+ * when it starts like one (every line was torn or damaged). */
+static ds_err check_is_state(bulk_state *s, ds_errbuf *eb)
+{
+    char head[sizeof(STATE_MAGIC)] = {0};
+    struct stat st;
+    if (s->nkeys > 0 || fstat(s->fd, &st) != 0 || st.st_size == 0)
+        return DS_OK;
+    ssize_t n = pread(s->fd, head, sizeof(head) - 1, 0);
+    if (n == (ssize_t)sizeof(head) - 1 && memcmp(head, STATE_MAGIC, sizeof(head) - 1) == 0)
+        return DS_OK;
+    return ds_fail(eb, DS_ERR_ARG,
+                   "%s is not a dumpscan state file (no \"" STATE_MAGIC "\" line): not written",
+                   s->path);
+}
+
+ds_err bulk_state_open(bulk_state **out, const char *path, const ds_fileid_set *deny,
+                       ds_errbuf *eb)
 {
     *out = NULL;
     bulk_state *s = calloc(1, sizeof(*s));
@@ -227,11 +261,17 @@ ds_err bulk_state_open(bulk_state **out, const char *path, ds_errbuf *eb)
         free(s);
         return ds_fail(eb, DS_ERR_NOMEM, "out of memory");
     }
-    s->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+    /* O_NONBLOCK: a FIFO must not hang the open; no O_TRUNC, ever */
+    s->fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, 0666);
     if (s->fd < 0) {
         ds_fail(eb, DS_ERR_IO, "cannot open state file %s: %s", path, strerror(errno));
         bulk_state_close(s, NULL);
         return DS_ERR_IO;
+    }
+    ds_err ce = check_target(s, deny, eb);
+    if (ce != DS_OK) {
+        bulk_state_close(s, NULL);
+        return ce;
     }
     if (flock(s->fd, LOCK_EX | LOCK_NB) != 0) {
         ds_fail(eb, DS_ERR_IO, errno == EWOULDBLOCK
@@ -243,6 +283,8 @@ ds_err bulk_state_open(bulk_state **out, const char *path, ds_errbuf *eb)
     }
     bool torn = false;
     ds_err e = load_lines(s, &torn, eb);
+    if (e == DS_OK)
+        e = check_is_state(s, eb);
     if (e == DS_OK && torn && write(s->fd, "\n", 1) != 1)
         e = ds_fail(eb, DS_ERR_IO, "cannot write state file %s: %s", path, strerror(errno));
     if (e != DS_OK) {

@@ -7,8 +7,9 @@
  *     dsst1 <path_hash> <dump_id> <size> <mtime_ns> <check>\n
  *
  * path_hash, dump_id and check are 16 lower-case hex digits; size and
- * mtime_ns decimal.  path_hash is xxh3-64 of the path string as the run
- * saw it, dump_id the record field of that name (xxh3-64 of the first
+ * mtime_ns decimal.  path_hash is xxh3-64 of the dump's resolved path
+ * (absolute, without "." / ".." / symlinks: outguard.h guard_resolve), so
+ * `corpus/x`, `/abs/corpus/x` and `corpus//x` are one dump; dump_id the record field of that name (xxh3-64 of the first
  * 8 KiB and the size), mtime_ns the file's modification time; the four
  * together are the key, so a changed, replaced or renamed file is scanned
  * again, and identical copies at different paths are each scanned once.
@@ -37,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../../io/fileid.h"
 #include "../dserr.h"
 
 typedef struct bulk_state bulk_state;
@@ -51,8 +53,13 @@ typedef struct bulk_state_key {
 #define BULK_STATE_LINE_MAX 128 /* longest valid line, newline included */
 
 /* Open (create if missing) and load path, take the lock.  DS_ERR_IO with
- * a sentence in eb when it cannot be opened, read or locked. */
-ds_err bulk_state_open(bulk_state **out, const char *path, ds_errbuf *eb);
+ * a sentence in eb when it cannot be opened, read or locked.  Refused
+ * (DS_ERR_ARG) before anything is written to it: a file in `deny` (the
+ * run's inputs, checked on the opened descriptor), anything but a
+ * regular file, and a non-empty file with no valid state line that does
+ * not begin like one (a dump or a document named by mistake). */
+ds_err bulk_state_open(bulk_state **out, const char *path, const ds_fileid_set *deny,
+                       ds_errbuf *eb);
 
 /* Write any pending fsync and close.  NULL-safe.  DS_ERR_IO when a write
  * or the final fsync failed. */
