@@ -90,41 +90,27 @@ static int parse_info_args(int argc, char **argv, run_opts *o)
     return -1;
 }
 
-typedef struct info_slot {
-    ds_rec r;
-    ds_strbuf text;
-} info_slot;
-
 typedef struct info_run {
     const run_opts *o;
     ds_writer *w;
-    info_slot *slots;
-    unsigned nslots;
 } info_run;
 
 static ds_err info_start(void *ctx, ds_writer *w, ds_pool *pool, unsigned jobs,
                          const atomic_bool *cancel, ds_errbuf *eb)
 {
     (void)pool;
+    (void)jobs;
     (void)cancel;
-    info_run *ir = ctx;
-    ir->w = w;
-    ir->slots = calloc(jobs, sizeof(*ir->slots));
-    if (!ir->slots)
-        return ds_fail(eb, DS_ERR_NOMEM, "out of memory");
-    ir->nslots = jobs;
-    for (unsigned i = 0; i < jobs; i++) {
-        ds_rec_init(&ir->slots[i].r);
-        ds_sb_init(&ir->slots[i].text);
-    }
+    (void)eb;
+    ((info_run *)ctx)->w = w;
     return DS_OK;
 }
 
 /* Open one dump and encode what info says about it into a batch. */
 static void info_process(void *ctx, unsigned slot, const run_input *in, run_out *out)
 {
+    (void)slot;
     info_run *ir = ctx;
-    info_slot *s = &ir->slots[slot];
     ds_dump_opts dopts = {.file_flags = 0, .force_profile = ir->o->profile};
     ds_errbuf eb = {{0}};
     ds_dump *d = NULL;
@@ -141,11 +127,11 @@ static void info_process(void *ctx, unsigned slot, const run_input *in, run_out 
         return;
     }
     if (ir->o->fmt == DS_OUT_TABLE) {
-        ds_sb_clear(&s->text);
-        ds_info_table(&s->text, in->path, d);
-        e = s->text.failed ? DS_ERR_NOMEM : ds_batch_text(b, ir->w, s->text.p, s->text.len);
+        ds_sb_clear(in->text);
+        ds_info_table(in->text, in->path, d);
+        e = in->text->failed ? DS_ERR_NOMEM : ds_batch_text(b, ir->w, in->text->p, in->text->len);
     } else {
-        e = ds_info_records(ir->w, &s->r, b, in->path, in->dump_id, d);
+        e = ds_info_records(ir->w, in->rec, b, in->path, in->dump_id, d);
     }
     ds_dump_close(d);
     if (e != DS_OK) {
@@ -171,17 +157,6 @@ static void info_free_payload(void *ctx, void *payload)
     ds_batch_free(payload);
 }
 
-static void info_finish(void *ctx)
-{
-    info_run *ir = ctx;
-    for (unsigned i = 0; ir->slots && i < ir->nslots; i++) {
-        ds_rec_free(&ir->slots[i].r);
-        ds_sb_free(&ir->slots[i].text);
-    }
-    free(ir->slots);
-    ir->slots = NULL;
-}
-
 int cmd_info(int argc, char **argv)
 {
     run_opts o;
@@ -200,7 +175,6 @@ int cmd_info(int argc, char **argv)
         .process = info_process,
         .write = info_write,
         .free_payload = info_free_payload,
-        .finish = info_finish,
     };
     return run_main(&cmd, &o, argv + optind, (size_t)(argc - optind));
 }

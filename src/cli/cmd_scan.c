@@ -629,17 +629,10 @@ static ds_err emit_job(ds_writer *w, ds_rec *r, ds_strbuf *text, ds_batch *b, co
 
 /* ---- the run ----------------------------------------------------------------- */
 
-typedef struct slot_ctx {
-    ds_rec r;
-    ds_strbuf text;
-} slot_ctx;
-
 typedef struct scan_run {
     const scan_cli *o;
     ds_writer *w;
     ds_scan_opts so;           /* the user's options + the shared pool */
-    slot_ctx *slots;
-    unsigned nslots;
     size_t batch_limit;
     /* output stage only (run.c's output lock) */
     ds_rec wrec;
@@ -661,16 +654,6 @@ static size_t chunk_for(unsigned jobs, unsigned workers)
     return c < (256u << 10) ? (256u << 10) : (size_t)c;
 }
 
-static size_t limit_from_env(const char *name, size_t dflt)
-{
-    const char *s = getenv(name);
-    char *end;
-    if (!s || !*s)
-        return dflt;
-    unsigned long long v = strtoull(s, &end, 10);
-    return *end ? dflt : (size_t)v;
-}
-
 static ds_err scan_start(void *ctx, ds_writer *w, ds_pool *pool, unsigned jobs,
                          const atomic_bool *cancel, ds_errbuf *eb)
 {
@@ -678,16 +661,9 @@ static ds_err scan_start(void *ctx, ds_writer *w, ds_pool *pool, unsigned jobs,
     sr->w = w;
     sr->so.pool = pool;
     sr->so.cancel = cancel;
+    (void)eb;
     if (jobs > 1)
         sr->so.chunk_bytes = chunk_for(jobs, ds_pool_threads(pool));
-    sr->slots = calloc(jobs, sizeof(*sr->slots));
-    if (!sr->slots)
-        return ds_fail(eb, DS_ERR_NOMEM, "out of memory");
-    sr->nslots = jobs;
-    for (unsigned i = 0; i < jobs; i++) {
-        ds_rec_init(&sr->slots[i].r);
-        ds_sb_init(&sr->slots[i].text);
-    }
     return DS_OK;
 }
 
@@ -713,8 +689,8 @@ static size_t job_bytes(const dump_job *j)
  * or kept in j->res for a direct write). */
 static void scan_process(void *ctx, unsigned slot, const run_input *in, run_out *out)
 {
+    (void)slot;
     scan_run *sr = ctx;
-    slot_ctx *sc = &sr->slots[slot];
     const scan_cli *o = sr->o;
     const char *path = in->path;
     ds_dump_opts dopts = {.file_flags = 0, .force_profile = o->ro.profile};
@@ -759,7 +735,7 @@ static void scan_process(void *ctx, unsigned slot, const run_input *in, run_out 
 
     uint64_t est = (1 + j->procs + j->threads) * (uint64_t)RECORD_BYTES_ESTIMATE;
     if (est <= sr->batch_limit && (j->batch = ds_batch_new()) != NULL) {
-        if (emit_job(sr->w, &sc->r, &sc->text, j->batch, path, j, o) == DS_OK) {
+        if (emit_job(sr->w, in->rec, in->text, j->batch, path, j, o) == DS_OK) {
             ds_scan_result_free(&j->res);
         } else {
             /* out of room in the batch: fall back to the direct write */
@@ -798,17 +774,6 @@ static void scan_summary_text(void *ctx, ds_strbuf *sb)
                  sr->threads == 1 ? "" : "s");
 }
 
-static void scan_finish(void *ctx)
-{
-    scan_run *sr = ctx;
-    for (unsigned i = 0; sr->slots && i < sr->nslots; i++) {
-        ds_rec_free(&sr->slots[i].r);
-        ds_sb_free(&sr->slots[i].text);
-    }
-    free(sr->slots);
-    sr->slots = NULL;
-}
-
 int cmd_scan(int argc, char **argv)
 {
     scan_cli o = {.only = ONLY_ALL};
@@ -819,7 +784,7 @@ int cmd_scan(int argc, char **argv)
         return st;
     o.so.threads = o.ro.threads;
     scan_run sr = {.o = &o, .so = o.so,
-                   .batch_limit = limit_from_env("DUMPSCAN_BATCH_LIMIT", BATCH_LIMIT_DEFAULT)};
+                   .batch_limit = run_env_limit("DUMPSCAN_BATCH_LIMIT", BATCH_LIMIT_DEFAULT)};
     ds_rec_init(&sr.wrec);
     ds_sb_init(&sr.wtext);
     run_cmd cmd = {
@@ -833,7 +798,6 @@ int cmd_scan(int argc, char **argv)
         .free_payload = scan_free_payload,
         .summary_fields = scan_summary_fields,
         .summary_text = scan_summary_text,
-        .finish = scan_finish,
     };
     st = run_main(&cmd, &o.ro, argv + optind, (size_t)(argc - optind));
     ds_rec_free(&sr.wrec);

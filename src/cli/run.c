@@ -119,8 +119,14 @@ typedef struct run_job {
     run_out out;
 } run_job;
 
+typedef struct run_slot {
+    ds_rec rec;
+    ds_strbuf text;
+} run_slot;
+
 typedef struct run_ctx {
     const run_cmd *cmd;
+    run_slot *slots;           /* one per dump slot */
     const run_opts *o;
     const bulk_inputs *in;
     ds_writer *w;
@@ -221,7 +227,8 @@ static bulk_result process_input(void *ctx, unsigned slot, size_t index)
             j->outcome = BULK_SKIPPED;
         } else {
             run_input ri = {.path = in->path, .dump_id = j->has_id ? j->id : NULL,
-                            .index = index};
+                            .index = index, .rec = &rc->slots[slot].rec,
+                            .text = &rc->slots[slot].text};
             rc->cmd->process(rc->cmd->ctx, slot, &ri, &j->out);
             if (j->out.err == DS_ERR_CANCELLED)
                 j->outcome = BULK_CANCELLED;
@@ -374,7 +381,7 @@ static ds_err emit_summary(run_ctx *rc, size_t total, uint64_t wall_ns, bool int
 
 /* ---- setting up ----------------------------------------------------------------- */
 
-static size_t limit_from_env(const char *name, size_t dflt)
+size_t run_env_limit(const char *name, size_t dflt)
 {
     const char *s = getenv(name);
     char *end;
@@ -464,12 +471,18 @@ static void run_dumps(run_ctx *rc, const bulk_inputs *in)
     ds_err e = ds_pool_create(&pool, o->threads, 0, &eb);
     unsigned workers = pool ? ds_pool_threads(pool) : 1;
     unsigned jobs = o->jobs ? o->jobs : workers;
+    if (e == DS_OK && !(rc->slots = calloc(jobs, sizeof(*rc->slots))))
+        e = ds_fail(&eb, DS_ERR_NOMEM, "out of memory");
+    for (unsigned i = 0; rc->slots && i < jobs; i++) {
+        ds_rec_init(&rc->slots[i].rec);
+        ds_sb_init(&rc->slots[i].text);
+    }
     if (e == DS_OK)
         e = rc->cmd->start(rc->cmd->ctx, rc->w, pool, jobs, cli_stop_flag(), &eb);
     if (e == DS_OK) {
         bulk_ops ops = {.ctx = rc, .process = process_input, .write = write_job};
         bulk_cfg cfg = {.in = in, .jobs = jobs, .sort = o->sort,
-                        .hold_max = limit_from_env("DUMPSCAN_HOLD_LIMIT", BULK_DEFAULT_HOLD_MAX),
+                        .hold_max = run_env_limit("DUMPSCAN_HOLD_LIMIT", BULK_DEFAULT_HOLD_MAX),
                         .progress = pick_progress(o), .stop = cli_stop_flag()};
         e = bulk_run(&cfg, &ops, &eb);
     }
@@ -478,6 +491,12 @@ static void run_dumps(run_ctx *rc, const bulk_inputs *in)
         rc->input_failed = true;
     }
     ds_pool_destroy(pool);
+    for (unsigned i = 0; rc->slots && i < jobs; i++) {
+        ds_rec_free(&rc->slots[i].rec);
+        ds_sb_free(&rc->slots[i].text);
+    }
+    free(rc->slots);
+    rc->slots = NULL;
 }
 
 /* Step 5.  Returns the exit status. */

@@ -91,6 +91,8 @@ typedef struct run_input {
     const char *path;          /* as listed */
     const char *dump_id;       /* 16 hex digits */
     size_t index;              /* position in the input list */
+    ds_rec *rec;               /* process(): the dump slot's record scratch */
+    ds_strbuf *text;           /* process(): the dump slot's text scratch */
 } run_input;
 
 /* What process() leaves for one dump. */
@@ -125,6 +127,10 @@ typedef struct run_cmd {
     /* After the run (pool gone). */
     void (*finish)(void *ctx);
 } run_cmd;
+
+/* Environment override of a size limit (tests reach rare paths with small
+ * inputs): the decimal value of variable `name`, else dflt. */
+size_t run_env_limit(const char *name, size_t dflt);
 
 /* Run cmd over args[0..nargs) (nargs >= 1); returns the exit status. */
 int run_main(const run_cmd *cmd, const run_opts *o, char **args, size_t nargs);
