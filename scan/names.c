@@ -14,7 +14,7 @@ static const char *const check_names[DS_CHECK_COUNT] = {
 static const char *const reason_names[DS_REASON_COUNT] = {
     "not_in_active_list", "in_cid_table", "live_threads", "tag_wiped", "exit_time_set",
     "pool_freed", "no_active_threads", "in_session_list", "special_process", "kernel_unmapped",
-    "in_system_handles",
+    "in_system_handles", "list_damaged",
 };
 
 const char *ds_view_name(unsigned i)
@@ -25,6 +25,16 @@ const char *ds_view_name(unsigned i)
 const char *ds_check_name(unsigned i)
 {
     return i < DS_CHECK_COUNT ? check_names[i] : "?";
+}
+
+static const char *const list_status_names[] = {
+    "ok", "broken", "empty", "short", "absent",
+};
+
+const char *ds_list_status_name(unsigned s)
+{
+    return s < sizeof(list_status_names) / sizeof(list_status_names[0]) ? list_status_names[s]
+                                                                         : "?";
 }
 
 const char *ds_reason_name(unsigned i)

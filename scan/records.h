@@ -57,9 +57,20 @@ enum ds_reason {
     DS_RSN_SPECIAL_PROCESS = 1u << 8, /* System/Idle/Registry/MemCompression rule */
     DS_RSN_KERNEL_UNMAPPED = 1u << 9,
     DS_RSN_SYSTEM_HANDLE = 1u << 10, /* the System process holds a handle to it */
+    DS_RSN_LIST_DAMAGED = 1u << 11, /* judged against a damaged active list (list_status) */
 };
-#define DS_REASON_COUNT 11
+#define DS_REASON_COUNT 12
 const char *ds_reason_name(unsigned bit_index);
+
+/* Health of the active process list (dump record `list_status`). */
+enum ds_list_status {
+    DS_LIST_OK = 0,     /* both walks came back to the head */
+    DS_LIST_BROKEN,     /* a walk did not: smeared, looping or unreadable links */
+    DS_LIST_EMPTY,      /* the head links to itself while processes live */
+    DS_LIST_SHORT,      /* far fewer entries than the other views see alive */
+    DS_LIST_ABSENT,     /* no list head known */
+};
+const char *ds_list_status_name(unsigned s);
 
 #define DS_NO_VALUE UINT64_MAX
 

@@ -68,6 +68,8 @@ typedef struct ds_scan_stats {
     /* cross-view facts */
     uint32_t list_entries;   /* processes reached from PsActiveProcessHead */
     bool list_complete;      /* forward walk returned to the head */
+    uint32_t list_status;    /* ds_list_status */
+    bool xview_bounded;      /* a cross-view walk stopped at its work bound */
     uint32_t cid_entries;    /* objects decoded from PspCidTable */
 } ds_scan_stats;
 

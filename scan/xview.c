@@ -18,6 +18,7 @@
 #define EP_FLAG_DELETE 0x8u
 #define MAX_THREADLIST_STEPS (1u << 20) /* over all processes */
 #define MAX_SESSION_STEPS (1u << 20)
+#define VALIDATE_COST 16u /* work units of one object validation (~16 reads) */
 
 /* ---- u64 -> u32 hash map (open addressing, power-of-two size) ---------- */
 
@@ -118,16 +119,31 @@ typedef struct xv {
     u64map proc_by_va, thread_by_va;
     size_t pcap, tcap;
     bool nomem;
+    uint32_t list_status;      /* what the head walks said (list_view) */
+    uint64_t work;             /* reads and validations charged so far */
 } xv;
+
+/* Every read a view makes is charged; past DS_XVIEW_MAX_WORK every view
+ * stops where it is (stats.xview_bounded), so a hostile table or list
+ * costs bounded time whatever it claims. */
+static bool charge(xv *x, uint64_t units)
+{
+    if (x->work + units > DS_XVIEW_MAX_WORK) {
+        x->r->stats.xview_bounded = true;
+        return false;
+    }
+    x->work += units;
+    return true;
+}
 
 static bool kptr(const xv *x, uint64_t v)
 {
     return ds_vctx_kptr(x->vc, v);
 }
 
-static bool rdptr(const xv *x, uint64_t va, uint64_t *v)
+static bool rdptr(xv *x, uint64_t va, uint64_t *v)
 {
-    return ds_kread_ptr(x->vc->d, va, v) == DS_OK;
+    return charge(x, 1) && ds_kread_ptr(x->vc->d, va, v) == DS_OK;
 }
 
 static uint64_t pa_of(const xv *x, uint64_t va)
@@ -163,7 +179,8 @@ static long proc_at_va(xv *x, uint64_t va, uint32_t view)
         return idx;
     }
     ds_proc rec;
-    if (ds_validate_process(x->vc, pa_of(x, va), va, &rec) < x->min_score)
+    if (!charge(x, VALIDATE_COST) ||
+        ds_validate_process(x->vc, pa_of(x, va), va, &rec) < x->min_score)
         return -1;
     if (!reserve((void **)&x->r->procs, &x->pcap, x->r->nprocs, sizeof(rec))) {
         x->nomem = true;
@@ -187,7 +204,8 @@ static long thread_at_va(xv *x, uint64_t va, uint32_t view)
         return idx;
     }
     ds_thread rec;
-    if (ds_validate_thread(x->vc, pa_of(x, va), va, &rec) < x->min_score)
+    if (!charge(x, VALIDATE_COST) ||
+        ds_validate_thread(x->vc, pa_of(x, va), va, &rec) < x->min_score)
         return -1;
     if (!reserve((void **)&x->r->threads, &x->tcap, x->r->nthreads, sizeof(rec))) {
         x->nomem = true;
@@ -249,15 +267,31 @@ static void index_records(xv *x)
 
 /* ---- active process list ----------------------------------------------- */
 
-/* Walk from head in one direction; every entry reached is marked.
+/* Next pointer of the list entry at links (forward: Flink, else Blink).
+ * Read from memory; when the entry's page is not mapped (kernel PTE gone)
+ * but the scan found the process physically at links - ep_links, its own
+ * copy of the pointer is used, so one unmapped entry does not cut the
+ * walk. */
+static bool next_link(xv *x, uint64_t links, bool forward, uint64_t *next)
+{
+    if (rdptr(x, links + (forward ? 0 : x->vc->ptr), next))
+        return true;
+    uint32_t idx;
+    if (!map_get(&x->proc_by_va, links - x->p->ep_links, &idx))
+        return false;
+    const ds_proc *o = &x->r->procs[idx];
+    *next = forward ? o->links_flink : o->links_blink;
+    return true;
+}
+
+/* Walk from head in one direction; every entry reached is put in seen.
  * Returns true when the walk came back to the head. */
 static bool walk_active(xv *x, uint64_t head, bool forward, u64map *seen)
 {
     uint64_t cur = head;
-    unsigned off = forward ? 0 : x->vc->ptr;
-    for (unsigned step = 0; step < DS_XVIEW_MAX_LIST; step++) {
+    for (unsigned step = 0; step < DS_XVIEW_MAX_LIST && charge(x, 1); step++) {
         uint64_t next;
-        if (!rdptr(x, cur + off, &next) || !kptr(x, next))
+        if (!next_link(x, cur, forward, &next) || !kptr(x, next))
             return false;
         if (next == head)
             return true;
@@ -270,9 +304,9 @@ static bool walk_active(xv *x, uint64_t head, bool forward, u64map *seen)
     return false;
 }
 
-/* A linked entry whose body cannot be read (kernel PTE not present) is
- * still on the list: mark the record that resolve_unmapped() tied to it. */
-static void mark_listed_unreadable(xv *x, const u64map *seen)
+/* Every record whose links the walks reached is on the list, including
+ * those whose body is not mapped (resolve_unmapped tied them to the VA). */
+static void mark_listed(xv *x, const u64map *seen)
 {
     for (size_t i = 0; i < seen->cap; i++) {
         uint64_t links = seen->keys[i];
@@ -284,9 +318,95 @@ static void mark_listed_unreadable(xv *x, const u64map *seen)
     }
 }
 
+/* Record whose ActiveProcessLinks are at links, or -1. */
+static long proc_at_links(const xv *x, uint64_t links)
+{
+    uint32_t idx;
+    if (!kptr(x, links) || !map_get(&x->proc_by_va, links - x->p->ep_links, &idx) ||
+        x->r->procs[idx].score < 0)
+        return -1;
+    return idx;
+}
+
+/* From the listed records, follow links whose neighbour points back
+ * (Flink's Blink, Blink's Flink) and mark those neighbours listed too.
+ * A DKOM-unlinked process never passes: its neighbours were re-linked
+ * past it, and a self-linked entry is no neighbour.  Returns the number
+ * of records added.  Work: each record is queued at most once. */
+static size_t extend_by_links(xv *x)
+{
+    size_t n = x->r->nprocs, head = 0, tail = 0, added = 0;
+    uint32_t *queue = malloc((n ? n : 1) * sizeof(*queue));
+    if (!queue) {
+        x->nomem = true;
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        if ((x->r->procs[i].sources & DS_VIEW_LIST) && x->r->procs[i].score >= 0)
+            queue[tail++] = (uint32_t)i;
+    while (head < tail) {
+        const ds_proc *o = &x->r->procs[queue[head++]];
+        if (o->eprocess_va == DS_NO_VALUE)
+            continue;
+        uint64_t self = o->eprocess_va + x->p->ep_links;
+        for (int dir = 0; dir < 2; dir++) {
+            uint64_t nb = dir == 0 ? o->links_flink : o->links_blink;
+            if (nb == self)
+                continue;
+            long k = proc_at_links(x, nb);
+            if (k < 0 || (x->r->procs[k].sources & DS_VIEW_LIST))
+                continue;
+            const ds_proc *q = &x->r->procs[k];
+            if ((dir == 0 ? q->links_blink : q->links_flink) != self)
+                continue;
+            x->r->procs[k].sources |= DS_VIEW_LIST;
+            queue[tail++] = (uint32_t)k;
+            added++;
+        }
+    }
+    free(queue);
+    return added;
+}
+
+/* The System process record to rebuild the list around when the head
+ * gives nothing: PID 4, alive, with a VA. */
+static long system_record(const xv *x)
+{
+    for (size_t i = 0; i < x->r->nprocs; i++) {
+        const ds_proc *o = &x->r->procs[i];
+        if (o->pid == 4 && o->score >= 0 && o->eprocess_va != DS_NO_VALUE && !o->exit_time &&
+            o->links_flink != o->eprocess_va + x->p->ep_links)
+            return (long)i;
+    }
+    return -1;
+}
+
+/* Live processes some other kernel view vouches for. */
+static size_t live_elsewhere(const xv *x)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < x->r->nprocs; i++) {
+        const ds_proc *o = &x->r->procs[i];
+        n += o->score >= 0 && !o->exit_time && o->pid != 0 &&
+             (o->sources & (DS_VIEW_CID | DS_VIEW_THREAD | DS_VIEW_HANDLES));
+    }
+    return n;
+}
+
+static size_t count_listed(const xv *x)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < x->r->nprocs; i++)
+        n += (x->r->procs[i].sources & DS_VIEW_LIST) && x->r->procs[i].score >= 0;
+    return n;
+}
+
+/* Walk PsActiveProcessHead both ways; list_repair() judges the result
+ * once the other views have run. */
 static void list_view(xv *x)
 {
     uint64_t head = x->vc->d->ps_active_process_head;
+    x->list_status = DS_LIST_ABSENT;
     if (!kptr(x, head))
         return;
     u64map seen;
@@ -294,11 +414,32 @@ static void list_view(xv *x)
         x->nomem = true;
         return;
     }
-    x->r->stats.list_complete = walk_active(x, head, true, &seen);
-    walk_active(x, head, false, &seen);
-    mark_listed_unreadable(x, &seen);
+    bool fwd = walk_active(x, head, true, &seen);
+    bool back = walk_active(x, head, false, &seen);
+    mark_listed(x, &seen);
     x->r->stats.list_entries = (uint32_t)seen.n;
+    x->r->stats.list_complete = fwd;
+    x->list_status = seen.n == 0 ? DS_LIST_EMPTY : fwd && back ? DS_LIST_OK : DS_LIST_BROKEN;
     map_free(&seen);
+}
+
+/* Repair the list view from the processes' own links (see xview.h) and
+ * say how healthy the list was. */
+static void list_repair(xv *x)
+{
+    uint32_t status = x->list_status;
+    if (count_listed(x) == 0) {
+        long sys = system_record(x);
+        if (sys >= 0)
+            x->r->procs[sys].sources |= DS_VIEW_LIST;
+    }
+    extend_by_links(x);
+    size_t listed = count_listed(x), live = live_elsewhere(x);
+    if (status == DS_LIST_EMPTY && live == 0 && listed == 0)
+        status = DS_LIST_OK; /* an empty list and nothing alive elsewhere: consistent */
+    else if (status == DS_LIST_OK && listed * 2 < live)
+        status = DS_LIST_SHORT;
+    x->r->stats.list_status = status;
 }
 
 /* ---- threads ------------------------------------------------------------ */
@@ -368,14 +509,27 @@ typedef struct cid_walk {
     bool to_header;     /* entries point at OBJECT_HEADERs (process handle
                            tables), not bodies (PspCidTable) */
     uint32_t view;
+    u64map pages;       /* table pages already walked: a real table never
+                           names a page twice, a hostile one costs nothing */
 } cid_walk;
+
+/* True the first time a table page is met. */
+static bool first_visit(cid_walk *w, uint64_t page_va)
+{
+    if (map_get(&w->pages, page_va, NULL))
+        return false;
+    if (!map_put(&w->pages, page_va, 0))
+        w->x->nomem = true;
+    return true;
+}
 
 static void cid_leaf(cid_walk *w, uint64_t page_va, uint64_t first_index)
 {
     uint8_t page[DS_PAGE_SIZE];
-    if (ds_kread(w->x->vc->d, page_va, page, sizeof(page)) != DS_OK)
+    if (!first_visit(w, page_va) || !charge(w->x, 1) ||
+        ds_kread(w->x->vc->d, page_va, page, sizeof(page)) != DS_OK)
         return;
-    for (unsigned i = 0; i < w->per_page && w->budget; i++, w->budget--) {
+    for (unsigned i = 0; i < w->per_page && w->budget && charge(w->x, 1); i++, w->budget--) {
         uint64_t v;
         if (w->esz == 16) {
             memcpy(&v, page + i * 16, 8);
@@ -390,7 +544,7 @@ static void cid_leaf(cid_walk *w, uint64_t page_va, uint64_t first_index)
         if (w->to_header)
             obj += w->x->p->oh_body;
         uint8_t type;
-        if (ds_kread(w->x->vc->d, obj, &type, 1) != DS_OK) {
+        if (!charge(w->x, 1) || ds_kread(w->x->vc->d, obj, &type, 1) != DS_OK) {
             /* body not mapped: a record placed at this VA by its list
              * neighbours (resolve_unmapped) is still named by the table */
             uint32_t known;
@@ -420,6 +574,8 @@ static void cid_level(cid_walk *w, uint64_t table_va, unsigned level, uint64_t f
     uint64_t span = w->per_page;
     for (unsigned l = 1; l < level; l++)
         span *= n;
+    if (!first_visit(w, table_va))
+        return;
     for (unsigned i = 0; i < n && w->budget; i++) {
         uint64_t sub;
         if (!rdptr(w->x, table_va + (uint64_t)i * ptr, &sub) || !kptr(w->x, sub))
@@ -439,7 +595,12 @@ static unsigned walk_handle_table(xv *x, uint64_t table_va, bool to_header, uint
     cid_walk w = {.x = x, .budget = DS_XVIEW_MAX_CID, .to_header = to_header, .view = view};
     w.esz = x->p->is64 ? 16 : 8;
     w.per_page = DS_PAGE_SIZE / w.esz;
+    if (!map_init(&w.pages, 64)) {
+        x->nomem = true;
+        return 0;
+    }
     cid_level(&w, code & ~(uint64_t)(DS_PAGE_SIZE - 1), (unsigned)(code & 3), 0);
+    map_free(&w.pages);
     return w.entries;
 }
 
@@ -512,7 +673,7 @@ static bool is_special(const ds_proc *o)
     return o->pid == 0; /* Idle: a static in ntoskrnl, never on the list */
 }
 
-static void verdict(ds_proc *o, bool have_list)
+static void verdict(ds_proc *o, bool have_list, bool list_damaged)
 {
     uint32_t rs = o->reasons & DS_RSN_KERNEL_UNMAPPED;
     bool listed = (o->sources & DS_VIEW_LIST) != 0;
@@ -521,6 +682,8 @@ static void verdict(ds_proc *o, bool have_list)
     o->unlinked = have_list && !listed && !is_special(o);
     if (o->unlinked)
         rs |= DS_RSN_NOT_IN_ACTIVE_LIST;
+    if (o->unlinked && list_damaged)
+        rs |= DS_RSN_LIST_DAMAGED;
     if (o->exit_time)
         rs |= DS_RSN_EXIT_TIME_SET;
     if (o->pool_free)
@@ -565,12 +728,13 @@ static int cmp_thread_out(const void *a, const void *b)
 static void finish(xv *x)
 {
     ds_scan_result *r = x->r;
-    bool have_list = r->stats.list_entries > 0;
+    bool have_list = count_listed(x) > 0;
+    bool damaged = r->stats.list_status != DS_LIST_OK;
     size_t out = 0;
     for (size_t i = 0; i < r->nprocs; i++) {
         if (r->procs[i].score < 0)
             continue;
-        verdict(&r->procs[i], have_list);
+        verdict(&r->procs[i], have_list, damaged);
         r->procs[out++] = r->procs[i];
     }
     r->nprocs = out;
@@ -597,7 +761,10 @@ ds_err ds_xview(const ds_vctx *vc, ds_scan_result *r, int min_score)
         thread_view(&x);
         cid_view(&x);
         system_handles_view(&x);
-        session_view(&x);
+        list_repair(&x);
+        session_view(&x); /* entered from listed processes */
+    } else {
+        r->stats.list_status = DS_LIST_ABSENT;
     }
     finish(&x);
     map_free(&x.proc_by_va);

@@ -338,8 +338,13 @@ static void emit_dump(ds_rec *r, ds_writer *w, const char *path, const dump_job 
     ds_rec_u64(r, "hidden", j->hidden);
     ds_rec_u64(r, "list_entries", s->list_entries);
     ds_rec_bool(r, "list_complete", s->list_complete);
+    ds_rec_str(r, "list_status", j->triage ? NULL : ds_list_status_name(s->list_status));
     ds_rec_u64(r, "cid_entries", s->cid_entries);
-    ds_rec_str(r, "notes", f->notes[0] ? f->notes : NULL);
+    char notes[sizeof(f->notes) + 64];
+    snprintf(notes, sizeof(notes), "%s%s%s", f->notes,
+             f->notes[0] && s->xview_bounded ? "; " : "",
+             s->xview_bounded ? "cross-view stopped at its work bound" : "");
+    ds_rec_str(r, "notes", notes[0] ? notes : NULL);
 }
 
 static void emit_process(ds_rec *r, ds_writer *w, const char *path, const char *id,
