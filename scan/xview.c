@@ -284,8 +284,9 @@ static bool next_link(xv *x, uint64_t links, bool forward, uint64_t *next)
     return true;
 }
 
-/* Walk from head in one direction; every entry reached is put in seen.
- * Returns true when the walk came back to the head. */
+/* Walk from head in one direction; every entry reached is put in seen
+ * (the walk's own set: a loop ends it).  Returns true when the walk came
+ * back to the head. */
 static bool walk_active(xv *x, uint64_t head, bool forward, u64map *seen)
 {
     uint64_t cur = head;
@@ -296,7 +297,7 @@ static bool walk_active(xv *x, uint64_t head, bool forward, u64map *seen)
         if (next == head)
             return true;
         if (map_get(seen, next, NULL))
-            return false; /* a loop, or the other walk got here first */
+            return false; /* a loop */
         map_put(seen, next, 0);
         proc_at_va(x, next - x->p->ep_links, DS_VIEW_LIST);
         cur = next;
@@ -409,18 +410,28 @@ static void list_view(xv *x)
     x->list_status = DS_LIST_ABSENT;
     if (!kptr(x, head))
         return;
-    u64map seen;
-    if (!map_init(&seen, 1024)) {
+    u64map seen_f, seen_b;
+    bool ok_f = map_init(&seen_f, 1024), ok_b = map_init(&seen_b, 1024);
+    if (!ok_f || !ok_b) {
+        map_free(&seen_f);
+        map_free(&seen_b);
         x->nomem = true;
         return;
     }
-    bool fwd = walk_active(x, head, true, &seen);
-    bool back = walk_active(x, head, false, &seen);
-    mark_listed(x, &seen);
-    x->r->stats.list_entries = (uint32_t)seen.n;
+    bool fwd = walk_active(x, head, true, &seen_f);
+    bool back = walk_active(x, head, false, &seen_b);
+    mark_listed(x, &seen_f);
+    mark_listed(x, &seen_b);
+    /* entries reached by either walk */
+    size_t both = seen_f.n;
+    for (size_t i = 0; i < seen_b.cap; i++)
+        if (seen_b.keys[i] != MAP_EMPTY && !map_get(&seen_f, seen_b.keys[i], NULL))
+            both++;
+    x->r->stats.list_entries = (uint32_t)both;
     x->r->stats.list_complete = fwd;
-    x->list_status = seen.n == 0 ? DS_LIST_EMPTY : fwd && back ? DS_LIST_OK : DS_LIST_BROKEN;
-    map_free(&seen);
+    x->list_status = both == 0 ? DS_LIST_EMPTY : fwd && back ? DS_LIST_OK : DS_LIST_BROKEN;
+    map_free(&seen_f);
+    map_free(&seen_b);
 }
 
 /* Repair the list view from the processes' own links (see xview.h) and
