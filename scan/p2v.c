@@ -30,15 +30,37 @@ static size_t lower_bound(const uint64_t *v, size_t n, uint64_t key)
     return lo;
 }
 
+/* Index of the first wanted pfn at or after i that still has no VA
+ * (path-compressed "next unresolved" links, so resolved pfns are skipped
+ * in amortised constant time). */
+static size_t next_open(ds_p2v *m, size_t i)
+{
+    size_t r = i;
+    while (r < m->n && m->next[r] != r)
+        r = m->next[r];
+    while (i < m->n && m->next[i] != i) { /* compress the path */
+        size_t nx = m->next[i];
+        m->next[i] = r;
+        i = nx;
+    }
+    return r;
+}
+
+/* A leaf maps [pa, pa + page_size) at va: give every wanted pfn in it
+ * that has no VA yet this one.  Resolved pfns are never looked at again,
+ * so a hostile table that maps the same range from a million leaves
+ * costs one search per leaf, not a loop over the range. */
 static int record_mapping(void *ctx, uint64_t va, uint64_t pa, uint64_t page_size, bool transition)
 {
     (void)transition;
     ds_p2v *m = ctx;
     uint64_t first = pa >> DS_PAGE_SHIFT;
     uint64_t count = page_size >> DS_PAGE_SHIFT;
-    for (size_t i = lower_bound(m->pfns, m->n, first); i < m->n && m->pfns[i] < first + count; i++)
-        if (m->vas[i] == DS_P2V_NONE)
-            m->vas[i] = va + ((m->pfns[i] - first) << DS_PAGE_SHIFT);
+    for (size_t i = next_open(m, lower_bound(m->pfns, m->n, first));
+         i < m->n && m->pfns[i] < first + count; i = next_open(m, i + 1)) {
+        m->vas[i] = va + ((m->pfns[i] - first) << DS_PAGE_SHIFT);
+        m->next[i] = i + 1;
+    }
     return 0;
 }
 
@@ -47,21 +69,31 @@ ds_err ds_p2v_resolve(ds_p2v *m, const ds_dump *d, uint64_t *pfns, size_t n)
     m->pfns = pfns;
     m->n = 0;
     m->vas = NULL;
+    m->next = NULL;
     if (n == 0)
         return DS_OK;
-    qsort(pfns, n, sizeof(*pfns), cmp_u64);
+    if (n > 1)
+        qsort(pfns, n, sizeof(*pfns), cmp_u64);
     size_t u = 1;
     for (size_t i = 1; i < n; i++)
         if (pfns[i] != pfns[u - 1])
             pfns[u++] = pfns[i];
     m->n = u;
     m->vas = malloc(u * sizeof(*m->vas));
-    if (!m->vas)
+    m->next = malloc(u * sizeof(*m->next));
+    if (!m->vas || !m->next) {
+        free(m->next);
+        m->next = NULL;
         return DS_ERR_NOMEM;
-    for (size_t i = 0; i < u; i++)
+    }
+    for (size_t i = 0; i < u; i++) {
         m->vas[i] = DS_P2V_NONE;
+        m->next[i] = i;
+    }
     if (d->kvas.mode != DS_PAGING_NONE)
         ds_vas_foreach_mapping(&d->kvas, ds_kernel_va_start(d->kvas.mode), record_mapping, m);
+    free(m->next); /* only needed during the walk */
+    m->next = NULL;
     return DS_OK;
 }
 

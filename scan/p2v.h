@@ -17,6 +17,7 @@
 typedef struct ds_p2v {
     uint64_t *pfns;   /* sorted, unique */
     uint64_t *vas;    /* page VA per pfn, DS_P2V_NONE if unmapped */
+    size_t *next;     /* during the walk: next unresolved index (p2v.c) */
     size_t n;
 } ds_p2v;
 

@@ -64,6 +64,7 @@ typedef struct scan_ctx {
     bool struct_scan;
     const uint64_t *kmap;      /* bit per pfn: kernel-mapped; NULL = all */
     uint64_t kmap_pfns;
+    uint64_t *kmap_big;        /* bit per 2 MiB chunk already marked by a large leaf */
     cand_vec *per_worker;
     unsigned nworkers;
     atomic_size_t total;
@@ -445,7 +446,27 @@ static size_t merge_records(void *base, size_t n, const rec_fields *f, int min_s
  * of physical memory; beyond that (or without page tables) the structure
  * scan looks at every page. */
 #define KMAP_MAX_BYTES (64ull << 20)
+#define KMAP_CHUNK_PFNS 512u /* 2 MiB: the unit large leaves are marked in */
 
+/* Set bits [first, end) of a bitmap, a word at a time. */
+static void set_bit_range(uint64_t *bits, uint64_t first, uint64_t end)
+{
+    while (first < end && (first & 63)) {
+        bits[first / 64] |= 1ull << (first % 64);
+        first++;
+    }
+    for (; first + 64 <= end; first += 64)
+        bits[first / 64] = ~0ull;
+    for (; first < end; first++)
+        bits[first / 64] |= 1ull << (first % 64);
+}
+
+/* A leaf maps [pa, pa + page_size).  4 KiB leaves set one bit.  Large
+ * leaves (2 MiB, 4 MiB, 1 GiB) are handled per 2 MiB chunk, each chunk at
+ * most once (kmap_big): hostile tables that repeat one 1 GiB leaf in
+ * every entry cost a bit test per chunk instead of a loop over 262,144
+ * pages each time, so the work is bounded by the table pages the dump
+ * holds and by the pages it covers, not by what the tables claim. */
 static int mark_mapped(void *ctx, uint64_t va, uint64_t pa, uint64_t page_size, bool transition)
 {
     (void)va;
@@ -453,8 +474,20 @@ static int mark_mapped(void *ctx, uint64_t va, uint64_t pa, uint64_t page_size, 
     scan_ctx *sc = ctx;
     uint64_t *bits = (uint64_t *)sc->kmap;
     uint64_t first = pa >> DS_PAGE_SHIFT, n = page_size >> DS_PAGE_SHIFT;
-    for (uint64_t pfn = first; pfn < first + n && pfn < sc->kmap_pfns; pfn++)
-        bits[pfn / 64] |= 1ull << (pfn % 64);
+    if (first >= sc->kmap_pfns)
+        return 0;
+    if (n <= 1) {
+        bits[first / 64] |= 1ull << (first % 64);
+        return 0;
+    }
+    uint64_t end = first + n < sc->kmap_pfns ? first + n : sc->kmap_pfns;
+    for (uint64_t c = first; c < end; c += KMAP_CHUNK_PFNS) {
+        uint64_t chunk = c / KMAP_CHUNK_PFNS;
+        if ((sc->kmap_big[chunk / 64] >> (chunk % 64)) & 1)
+            continue;
+        sc->kmap_big[chunk / 64] |= 1ull << (chunk % 64);
+        set_bit_range(bits, c, c + KMAP_CHUNK_PFNS < end ? c + KMAP_CHUNK_PFNS : end);
+    }
     return 0;
 }
 
@@ -469,12 +502,17 @@ static void build_kernel_map(scan_ctx *sc, const ds_scan_opts *o)
         return;
     sc->kmap_pfns = d->pm.max_pfn;
     sc->kmap = calloc((size_t)(sc->kmap_pfns / 64 + 1), sizeof(uint64_t));
-    if (!sc->kmap)
+    sc->kmap_big = calloc((size_t)(sc->kmap_pfns / KMAP_CHUNK_PFNS / 64 + 1), sizeof(uint64_t));
+    if (sc->kmap && sc->kmap_big &&
+        ds_vas_foreach_mapping(&d->kvas, ds_kernel_va_start(d->kvas.mode), mark_mapped, sc) >= 0) {
+        free(sc->kmap_big);
+        sc->kmap_big = NULL;
         return;
-    if (ds_vas_foreach_mapping(&d->kvas, ds_kernel_va_start(d->kvas.mode), mark_mapped, sc) < 0) {
-        free((void *)sc->kmap); /* walk cut short: do not trust a partial set */
-        sc->kmap = NULL;
     }
+    free((void *)sc->kmap); /* no memory, or walk cut short: do not trust a partial set */
+    free(sc->kmap_big);
+    sc->kmap = NULL;
+    sc->kmap_big = NULL;
 }
 
 /* ---- driver ------------------------------------------------------------- */

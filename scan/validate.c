@@ -395,7 +395,9 @@ static bool name_ok(const uint8_t *n, char *out)
 
 static bool times_ok(const ds_vctx *vc, int64_t create, int64_t exit, bool may_be_zero)
 {
-    int64_t upper = vc->now > 0 ? vc->now + FT_DAY : INT64_MAX;
+    /* a day of clock skew; a hostile SystemTime near INT64_MAX saturates */
+    int64_t upper = vc->now <= 0 ? INT64_MAX
+                    : vc->now > INT64_MAX - FT_DAY ? INT64_MAX : vc->now + FT_DAY;
     if (create == 0) {
         if (!may_be_zero)
             return false;

@@ -220,34 +220,50 @@ static long thread_at_va(xv *x, uint64_t va, uint32_t view)
 
 /* ---- records without a kernel VA --------------------------------------- */
 
-/* A record found physically on a page no kernel PTE maps: ask its list
- * neighbours where they think it lives.  When that VA maps a different
- * physical page holding the same process, this record is a stale copy
- * (score set to -1, dropped later). */
-static void resolve_unmapped(xv *x, ds_proc *o)
+/* Try va as the kernel VA of record o (found physically): it must agree
+ * with o's page offset, and map o's page or nothing (the kernel PTE is
+ * gone).  When it maps another page that holds the same process, o is a
+ * stale copy (score -1, dropped later).  Returns true when settled. */
+static bool try_va(xv *x, ds_proc *o, uint64_t va)
 {
-    uint64_t back = 0, links = 0;
-    if (kptr(x, o->links_flink) && rdptr(x, o->links_flink + x->vc->ptr, &back) && kptr(x, back))
-        links = back;
-    else if (kptr(x, o->links_blink) && rdptr(x, o->links_blink, &back) && kptr(x, back))
-        links = back;
-    if (!links)
-        return;
-    uint64_t va = links - x->p->ep_links;
+    if (!kptr(x, va) || ((va ^ o->eprocess_pa) & (DS_PAGE_SIZE - 1)))
+        return false;
     uint64_t pa = pa_of(x, va);
     if (pa == o->eprocess_pa) {
         o->eprocess_va = va;
-        return;
+        return true;
     }
     if (pa == DS_NO_VALUE) {
         o->eprocess_va = va;
         o->reasons |= DS_RSN_KERNEL_UNMAPPED;
-        return;
+        return true;
     }
     ds_proc real;
-    if (ds_validate_process(x->vc, pa, va, &real) >= x->min_score && real.pid == o->pid &&
-        real.create_time == o->create_time)
+    if (charge(x, VALIDATE_COST) && ds_validate_process(x->vc, pa, va, &real) >= x->min_score &&
+        real.pid == o->pid && real.create_time == o->create_time) {
         o->score = -1;
+        return true;
+    }
+    return false;
+}
+
+/* A record found physically on a page no kernel PTE maps: every kernel
+ * pointer that names it says where it lives: its list neighbours' links
+ * back to it, and the Process pointer of its threads. */
+static void resolve_unmapped(xv *x, ds_proc *o)
+{
+    uint64_t back = 0, fwd = 0;
+    const unsigned L = x->p->ep_links;
+    if (kptr(x, o->links_flink) && rdptr(x, o->links_flink + x->vc->ptr, &back) &&
+        try_va(x, o, back - L))
+        return;
+    if (kptr(x, o->links_blink) && rdptr(x, o->links_blink, &fwd) && try_va(x, o, fwd - L))
+        return;
+    for (size_t i = 0; i < x->r->nthreads; i++) {
+        const ds_thread *t = &x->r->threads[i];
+        if (t->pid == o->pid && t->eprocess_va != o->eprocess_va && try_va(x, o, t->eprocess_va))
+            return;
+    }
 }
 
 static void index_records(xv *x)

@@ -44,6 +44,8 @@
 #define _GNU_SOURCE /* memmem */
 #include "dump.h"
 
+#include <errno.h>
+#include <unistd.h>
 #include <elf.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -394,6 +396,47 @@ static ds_err get_bitmap(ds_dump *d, uint64_t off, uint64_t nbits, const uint64_
     return DS_OK;
 }
 
+/* Large bitmaps of sparse files: the word ranges of the bitmap that hold
+ * file data (SEEK_DATA / SEEK_HOLE), so the index skips the holes
+ * without reading them.  Leaves *spans NULL (every word is data) for
+ * small bitmaps, when the file system cannot say, or when the data is
+ * split into more than BITMAP_MAX_SPANS pieces. */
+#define BITMAP_SPANS_FROM (16u << 20)  /* bytes of bitmap worth asking about */
+#define BITMAP_MAX_SPANS 65536u
+
+static void bitmap_data_spans(const ds_dump *d, uint64_t off, uint64_t nwords,
+                              ds_word_span **spans, size_t *nspans)
+{
+    *spans = NULL;
+    *nspans = 0;
+    uint64_t end = off + nwords * 8;
+    if (nwords * 8 < BITMAP_SPANS_FROM || end > d->file.size)
+        return;
+    ds_word_span *v = malloc(BITMAP_MAX_SPANS * sizeof(*v));
+    if (!v)
+        return;
+    size_t n = 0;
+    uint64_t pos = off;
+    while (pos < end) {
+        off_t data = lseek(d->file.fd, (off_t)pos, SEEK_DATA);
+        if (data < 0 && errno == ENXIO)
+            break; /* only a hole up to end of file */
+        if (data < 0 || n == BITMAP_MAX_SPANS) {
+            free(v);
+            return; /* cannot tell: treat every word as data */
+        }
+        if ((uint64_t)data >= end)
+            break;
+        off_t hole = lseek(d->file.fd, data, SEEK_HOLE);
+        uint64_t stop = hole < 0 || (uint64_t)hole > end ? end : (uint64_t)hole;
+        /* word range covering the data bytes [data, stop) */
+        v[n++] = (ds_word_span){((uint64_t)data - off) / 8, (stop - off + 7) / 8};
+        pos = stop;
+    }
+    *spans = v;
+    *nspans = n;
+}
+
 static bool is_bmp_signature(uint32_t s)
 {
     return s == DS_SIG_SDMP || s == DS_SIG_FDMP;
@@ -412,9 +455,10 @@ static ds_err map_bmp(ds_dump *d, uint64_t hdr_off, ds_errbuf *eb)
                        d->dump_type, (unsigned long long)hdr_off);
     if (bh.ValidDump != DS_SIG_DUMP)
         ds_dump_note(d, "bitmap header ValidDump is not \"DUMP\"");
-    if (bh.Pages > DS_MAX_PFN)
-        return ds_fail(eb, DS_ERR_CORRUPT, "bitmap Pages 0x%llx exceeds the 2^40 limit",
-                       (unsigned long long)bh.Pages);
+    if (bh.Pages > DS_MAX_BITMAP_PAGES)
+        return ds_fail(eb, DS_ERR_CORRUPT,
+                       "bitmap Pages 0x%llx: more than 2^34 pages (64 TiB), beyond any "
+                       "machine Windows runs on", (unsigned long long)bh.Pages);
     uint64_t bm_off = hdr_off + sizeof(bh);
     uint64_t bm_bytes = (bh.Pages + 7) / 8;
     if (!ds_file_has(&d->file, bm_off, bm_bytes))
@@ -430,9 +474,15 @@ static ds_err map_bmp(ds_dump *d, uint64_t hdr_off, ds_errbuf *eb)
                        "bitmap FirstPage 0x%llx lies past end of file (0x%llx)",
                        (unsigned long long)bh.FirstPage, (unsigned long long)d->file.size);
     const uint64_t *bits;
+    ds_word_span *spans = NULL;
+    size_t nspans = 0;
     ds_err e = get_bitmap(d, bm_off, bh.Pages, &bits, eb);
+    if (!e && bits != d->owned_bitmap)
+        bitmap_data_spans(d, bm_off, (bh.Pages + 63) / 64, &spans, &nspans);
     if (!e)
-        e = ds_physmap_init_bitmap(&d->pm, bits, bh.Pages, bh.FirstPage, d->file.size, eb);
+        e = ds_physmap_init_bitmap_spans(&d->pm, bits, bh.Pages, bh.FirstPage, d->file.size,
+                                         spans, nspans, eb);
+    free(spans);
     if (e)
         return e;
     if (bh.TotalPresentPages != d->pm.pages_present)

@@ -91,6 +91,10 @@ typedef struct ds_dump_opts {
 /* Limits that keep hostile input from costing unbounded time or memory. */
 #define DS_MAX_RUNS 4096u            /* physical memory runs / ELF segments */
 #define DS_MAX_PFN (1ull << 40)      /* 4 PiB of physical address space */
+/* Pages a bitmap dump header may claim: 2^34 (64 TiB, more than the
+ * 48 TiB Windows Server 2022 supports); the bitmap is then 2 GiB and its
+ * rank index 256 MiB.  A header beyond it is rejected as corrupt. */
+#define DS_MAX_BITMAP_PAGES (1ull << 34)
 #define DS_MAX_TRIAGE_DRIVERS 4096u
 #define DS_MAX_TRIAGE_BLOCKS 65536u
 

@@ -1,7 +1,8 @@
 /* physmap.c - physical page number -> file offset index (see physmap.h).
  *
  * RUNS: the caller's runs are copied, empty ones dropped, sorted by pfn,
- * checked for arithmetic overflow and pfn overlap, and neighbours that are
+ * checked for arithmetic overflow, pfn overlap and file-byte overlap (one
+ * file page, one physical page), and neighbours that are
  * contiguous in both pfn and file offset are merged.  Lookup is a binary
  * search for the last run starting at or below the pfn.
  *
@@ -81,6 +82,40 @@ static void count_run_pages(ds_physmap *pm)
     }
 }
 
+static int run_cmp_file(const void *a, const void *b)
+{
+    const ds_run *x = a, *y = b;
+    return x->file_off < y->file_off ? -1 : x->file_off > y->file_off;
+}
+
+/* Two runs whose file bytes overlap would give one file page two physical
+ * addresses (a hostile ELF core with 4096 PT_LOADs over one range would be
+ * streamed 4096 times): corrupt.  Only the bytes inside the file count. */
+static ds_err check_file_overlap(const ds_run *runs, size_t n, uint64_t file_size,
+                                 ds_errbuf *eb)
+{
+    if (n < 2)
+        return DS_OK;
+    ds_run *v = malloc(n * sizeof(*v));
+    if (!v)
+        return ds_fail(eb, DS_ERR_NOMEM, "out of memory checking %zu runs", n);
+    memcpy(v, runs, n * sizeof(*v));
+    qsort(v, n, sizeof(*v), run_cmp_file);
+    ds_err e = DS_OK;
+    for (size_t i = 1; i < n && e == DS_OK; i++) {
+        uint64_t prev_end = v[i - 1].file_off + v[i - 1].npages * PAGE;
+        if (prev_end > file_size)
+            prev_end = file_size;
+        if (v[i].file_off < prev_end && v[i].file_off < file_size)
+            e = ds_fail(eb, DS_ERR_CORRUPT,
+                        "runs at pfn 0x%llx and 0x%llx share file bytes at offset 0x%llx",
+                        (unsigned long long)v[i - 1].pfn, (unsigned long long)v[i].pfn,
+                        (unsigned long long)v[i].file_off);
+    }
+    free(v);
+    return e;
+}
+
 ds_err ds_physmap_init_runs(ds_physmap *pm, const ds_run *runs, size_t nruns,
                             uint64_t file_size, ds_errbuf *eb)
 {
@@ -106,7 +141,13 @@ ds_err ds_physmap_init_runs(ds_physmap *pm, const ds_run *runs, size_t nruns,
         if (runs[i].npages)
             pm->runs[n++] = runs[i];
     }
-    qsort(pm->runs, n, sizeof(ds_run), run_cmp_pfn);
+    if (n > 1)
+        qsort(pm->runs, n, sizeof(ds_run), run_cmp_pfn);
+    ds_err oe = check_file_overlap(pm->runs, n, file_size, eb);
+    if (oe != DS_OK) {
+        ds_physmap_free(pm);
+        return oe;
+    }
     for (size_t i = 1; i < n; i++) {
         if (pm->runs[i].pfn < pm->runs[i - 1].pfn + pm->runs[i - 1].npages) {
             ds_err e = ds_fail(eb, DS_ERR_CORRUPT,
@@ -211,14 +252,32 @@ static inline uint64_t bm_word(const ds_physmap *pm, uint64_t i)
     return w;
 }
 
+/* Word ranges that may hold bits: the spans, or [0, nwords). */
+static size_t data_spans(const ds_physmap *pm, uint64_t nwords, const ds_word_span **v,
+                         ds_word_span *all)
+{
+    if (pm->spans) {
+        *v = pm->spans;
+        return pm->nspans;
+    }
+    *all = (ds_word_span){0, nwords};
+    *v = all;
+    return 1;
+}
+
 static void find_max_pfn(ds_physmap *pm, uint64_t nwords)
 {
     pm->max_pfn = 0;
-    for (uint64_t i = nwords; i-- > 0;) {
-        uint64_t w = bm_word(pm, i);
-        if (w) {
-            pm->max_pfn = i * WORD_BITS + (WORD_BITS - (uint64_t)__builtin_clzll(w));
-            return;
+    ds_word_span all;
+    const ds_word_span *sp;
+    size_t ns = data_spans(pm, nwords, &sp, &all);
+    for (size_t k = ns; k-- > 0;) {
+        for (uint64_t i = sp[k].end; i-- > sp[k].start;) {
+            uint64_t w = bm_word(pm, i);
+            if (w) {
+                pm->max_pfn = i * WORD_BITS + (WORD_BITS - (uint64_t)__builtin_clzll(w));
+                return;
+            }
         }
     }
 }
@@ -226,6 +285,30 @@ static void find_max_pfn(ds_physmap *pm, uint64_t nwords)
 ds_err ds_physmap_init_bitmap(ds_physmap *pm, const uint64_t *bits, uint64_t nbits,
                               uint64_t first_page_off, uint64_t file_size,
                               ds_errbuf *eb)
+{
+    return ds_physmap_init_bitmap_spans(pm, bits, nbits, first_page_off, file_size, NULL, 0, eb);
+}
+
+/* Copy spans clipped to nwords, dropping empty ones. */
+static ds_err copy_spans(ds_physmap *pm, const ds_word_span *spans, size_t n, uint64_t nwords,
+                         ds_errbuf *eb)
+{
+    if (!spans)
+        return DS_OK;
+    pm->spans = malloc((n ? n : 1) * sizeof(*pm->spans));
+    if (!pm->spans)
+        return ds_fail(eb, DS_ERR_NOMEM, "cannot copy %zu bitmap spans", n);
+    for (size_t i = 0; i < n; i++) {
+        uint64_t a = spans[i].start, b = spans[i].end < nwords ? spans[i].end : nwords;
+        if (a < b && (pm->nspans == 0 || a >= pm->spans[pm->nspans - 1].end))
+            pm->spans[pm->nspans++] = (ds_word_span){a, b};
+    }
+    return DS_OK;
+}
+
+ds_err ds_physmap_init_bitmap_spans(ds_physmap *pm, const uint64_t *bits, uint64_t nbits,
+                                    uint64_t first_page_off, uint64_t file_size,
+                                    const ds_word_span *spans, size_t nspans, ds_errbuf *eb)
 {
     memset(pm, 0, sizeof(*pm));
     pm->kind = DS_PM_BITMAP;
@@ -242,16 +325,29 @@ ds_err ds_physmap_init_bitmap(ds_physmap *pm, const uint64_t *bits, uint64_t nbi
     if (nblocks > SIZE_MAX / sizeof(uint64_t))
         return ds_fail(eb, DS_ERR_NOMEM, "bitmap of %llu bits too large to index",
                        (unsigned long long)nbits);
+    ds_err se = copy_spans(pm, spans, nspans, nwords, eb);
+    if (se != DS_OK)
+        return se;
     pm->rank = malloc((size_t)(nblocks ? nblocks : 1) * sizeof(uint64_t));
-    if (!pm->rank)
+    if (!pm->rank) {
+        ds_physmap_free(pm);
         return ds_fail(eb, DS_ERR_NOMEM, "cannot allocate bitmap rank index (%llu blocks)",
                        (unsigned long long)nblocks);
+    }
 
     uint64_t total = 0;
-    for (uint64_t w = 0; w < nwords; w++) {
-        if (w % BLOCK_WORDS == 0)
-            pm->rank[w / BLOCK_WORDS] = total;
-        total += (uint64_t)__builtin_popcountll(bm_word(pm, w));
+    size_t si = 0;
+    for (uint64_t blk = 0; blk < nblocks; blk++) {
+        pm->rank[blk] = total;
+        uint64_t w0 = blk * BLOCK_WORDS, w1 = w0 + BLOCK_WORDS < nwords ? w0 + BLOCK_WORDS : nwords;
+        if (pm->spans) {
+            while (si < pm->nspans && pm->spans[si].end <= w0)
+                si++;
+            if (si == pm->nspans || pm->spans[si].start >= w1)
+                continue; /* the whole block lies in a hole: zero, not read */
+        }
+        for (uint64_t w = w0; w < w1; w++)
+            total += (uint64_t)__builtin_popcountll(bm_word(pm, w));
     }
     if (total > (UINT64_MAX - first_page_off) / PAGE) {
         ds_physmap_free(pm);
@@ -355,13 +451,18 @@ static int foreach_bitmap(const ds_physmap *pm, ds_extent_cb cb, void *ctx)
     bm_walk w = { .pm = pm, .cb = cb, .ctx = ctx,
                   .avail = pages_in_file(pm->file_size, pm->first_page_off) };
     uint64_t nwords = bitmap_words(pm->nbits);
-    for (uint64_t i = 0; i < nwords && !w.done; i++) {
-        uint64_t word = bm_word(pm, i);
-        if (word == ~0ull)
-            bm_add(&w, i * WORD_BITS, WORD_BITS); /* fast path: all present */
-        else if (word)
-            bm_add_word_runs(&w, i * WORD_BITS, word);
-        /* an all-zero word adds nothing; the next add closes the extent */
+    ds_word_span all;
+    const ds_word_span *sp;
+    size_t ns = data_spans(pm, nwords, &sp, &all);
+    for (size_t k = 0; k < ns && !w.done; k++) {
+        for (uint64_t i = sp[k].start; i < sp[k].end && !w.done; i++) {
+            uint64_t word = bm_word(pm, i);
+            if (word == ~0ull)
+                bm_add(&w, i * WORD_BITS, WORD_BITS); /* fast path: all present */
+            else if (word)
+                bm_add_word_runs(&w, i * WORD_BITS, word);
+            /* an all-zero word adds nothing; the next add closes the extent */
+        }
     }
     bm_emit(&w);
     return w.rc;
@@ -375,6 +476,7 @@ void ds_physmap_free(ds_physmap *pm)
         return;
     free(pm->runs);
     free(pm->rank);
+    free(pm->spans);
     memset(pm, 0, sizeof(*pm));
 }
 

@@ -30,6 +30,12 @@ typedef struct ds_run {
 
 typedef enum ds_physmap_kind { DS_PM_NONE = 0, DS_PM_RUNS, DS_PM_BITMAP } ds_physmap_kind;
 
+/* Words [start, end) of a bitmap that may hold set bits; every word
+ * outside all spans is zero (a hole of a sparse file) and is never read. */
+typedef struct ds_word_span {
+    uint64_t start, end;
+} ds_word_span;
+
 #define DS_PM_BLOCK_BITS 512u /* rank granularity: 8 u64 words */
 
 typedef struct ds_physmap {
@@ -43,6 +49,8 @@ typedef struct ds_physmap {
     uint64_t nbits;          /* pfns covered */
     uint64_t *rank;          /* owned; set bits before each block */
     uint64_t first_page_off; /* file offset of the first stored page */
+    ds_word_span *spans;     /* owned, sorted; NULL = every word may hold bits */
+    size_t nspans;
     /* summary, filled by the builders */
     uint64_t pages_present;  /* pages the dump claims to hold */
     uint64_t pages_missing;  /* of those, pages beyond end-of-file */
@@ -60,6 +68,15 @@ ds_err ds_physmap_init_runs(ds_physmap *pm, const ds_run *runs, size_t nruns,
 ds_err ds_physmap_init_bitmap(ds_physmap *pm, const uint64_t *bits, uint64_t nbits,
                               uint64_t first_page_off, uint64_t file_size,
                               ds_errbuf *eb);
+
+/* The same, knowing that only the words inside spans[0..nspans) (sorted,
+ * non-overlapping) can be non-zero: building the index and walking the
+ * extents never touch the other words, so a bitmap that is mostly a hole
+ * of a sparse file costs no reads (and no resident memory) for the hole.
+ * The spans are copied. */
+ds_err ds_physmap_init_bitmap_spans(ds_physmap *pm, const uint64_t *bits, uint64_t nbits,
+                                    uint64_t first_page_off, uint64_t file_size,
+                                    const ds_word_span *spans, size_t nspans, ds_errbuf *eb);
 
 void ds_physmap_free(ds_physmap *pm);
 

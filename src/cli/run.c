@@ -201,7 +201,10 @@ static void job_fail(run_job *j, ds_err e, const char *msg)
 {
     j->outcome = BULK_FAILED;
     j->out.err = e;
-    snprintf(j->out.msg, sizeof(j->out.msg), "%s", msg && msg[0] ? msg : ds_strerror(e));
+    if (msg != j->out.msg)
+        snprintf(j->out.msg, sizeof(j->out.msg), "%s", msg && msg[0] ? msg : ds_strerror(e));
+    else if (!j->out.msg[0])
+        snprintf(j->out.msg, sizeof(j->out.msg), "%s", ds_strerror(e));
 }
 
 static bulk_result process_input(void *ctx, unsigned slot, size_t index)
