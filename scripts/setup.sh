@@ -15,6 +15,14 @@ need_cmd pkg-config pkg-config
 need_cmd meson meson
 need_cmd ninja ninja-build
 need_cmd python3 python3
+# fuzzing (scripts/fuzz.sh): clang with its libFuzzer runtime
+need_cmd clang clang
+has_libfuzzer() {
+    command -v clang >/dev/null 2>&1 &&
+        printf 'int LLVMFuzzerTestOneInput(const char *d, long n){return 0;}' |
+        clang -x c -fsanitize=fuzzer - -o /dev/null >/dev/null 2>&1
+}
+has_libfuzzer || missing+=(libclang-rt-dev)
 # the schema test imports jsonschema with whichever python3 is first on PATH
 # (or Debian's, see tests/test_schema.py)
 has_jsonschema() {

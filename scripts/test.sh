@@ -2,8 +2,9 @@
 # test.sh - build from nothing and run every test, twice.
 #
 # build-test: the default (debugoptimized) build; build-san: the same with
-# AddressSanitizer + UndefinedBehaviorSanitizer.  Both directories are
-# recreated each run.  Prints a summary; exits non-zero if any stage of
+# AddressSanitizer + UndefinedBehaviorSanitizer; build-fuzz: the libFuzzer
+# targets, each run for DUMPSCAN_FUZZ_SECONDS (default 60).  All three
+# directories are recreated each run.  Prints a summary; exits non-zero if any stage of
 # either build failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +40,11 @@ build_and_test() {
 
 build_and_test build-test
 build_and_test build-san -Db_sanitize=address,undefined -Db_lundef=false
+
+# libFuzzer targets (clang, ASan + UBSan) for a bounded time each, on a
+# copy of their seed corpus plus every reproducer; a finding fails the run.
+rm -rf build-fuzz
+stage "fuzz: ${DUMPSCAN_FUZZ_SECONDS:-60} s per target" ./scripts/fuzz.sh
 
 echo
 echo "=== summary"

@@ -94,7 +94,7 @@ typedef struct ds_dump_opts {
 /* Pages a bitmap dump header may claim: 2^34 (64 TiB, more than the
  * 48 TiB Windows Server 2022 supports); the bitmap is then 2 GiB and its
  * rank index 256 MiB.  A header beyond it is rejected as corrupt. */
-#define DS_MAX_BITMAP_PAGES (1ull << 34)
+#define DS_MAX_BITMAP_PAGES DS_PM_MAX_BITMAP_BITS
 #define DS_MAX_TRIAGE_DRIVERS 4096u
 #define DS_MAX_TRIAGE_BLOCKS 65536u
 

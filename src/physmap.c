@@ -319,6 +319,9 @@ ds_err ds_physmap_init_bitmap_spans(ds_physmap *pm, const uint64_t *bits, uint64
     if (nbits && !bits)
         return ds_fail(eb, DS_ERR_ARG, "bitmap of %llu bits without storage",
                        (unsigned long long)nbits);
+    if (nbits > DS_PM_MAX_BITMAP_BITS)
+        return ds_fail(eb, DS_ERR_CORRUPT, "bitmap of %llu bits: more than 2^34 pages",
+                       (unsigned long long)nbits);
 
     uint64_t nwords = bitmap_words(nbits);
     uint64_t nblocks = (nwords + BLOCK_WORDS - 1) / BLOCK_WORDS;

@@ -37,6 +37,8 @@ typedef struct ds_word_span {
 } ds_word_span;
 
 #define DS_PM_BLOCK_BITS 512u /* rank granularity: 8 u64 words */
+/* Largest bitmap indexed: 2^34 pages (64 TiB; rank index 256 MiB). */
+#define DS_PM_MAX_BITMAP_BITS (1ull << 34)
 
 typedef struct ds_physmap {
     ds_physmap_kind kind;

@@ -825,7 +825,9 @@ static void test_rejects_bad_options(void **state)
     assert_non_null(strstr(eb.msg, "full"));
     o = (gen_opts){.out_path = path, .build_key = "win10_2004_22h2_x64", .format = GEN_FMT_FULL32, .size_mib = 16};
     assert_int_equal(gen_run(&o, NULL, &eb), DS_ERR_ARG);
-    o = (gen_opts){.out_path = path, .build_key = "win10_2004_22h2_x64", .size_mib = 8};
+    o = (gen_opts){.out_path = path, .build_key = "win10_2004_22h2_x64", .size_mib = GEN_MIN_MIB - 1};
+    assert_int_equal(gen_run(&o, NULL, &eb), DS_ERR_ARG);
+    o = (gen_opts){.out_path = path, .build_key = "win7_sp1_x86", .size_mib = GEN_MIN_MIB_X86 - 1};
     assert_int_equal(gen_run(&o, NULL, &eb), DS_ERR_ARG);
     o = (gen_opts){.out_path = path, .build_key = "win8_x64", .size_mib = 16};
     assert_int_equal(gen_run(&o, NULL, &eb), DS_ERR_ARG);

@@ -14,7 +14,7 @@
  *
  * Design
  * ------
- * Physical memory.  --size-mib of RAM (16 MiB .. 64 GiB) laid out as three
+ * Physical memory.  --size-mib of RAM (6 MiB (x86: 12) .. 64 GiB) laid out as three
  * runs: [0x1000, 0x9f000), [1 MiB, hole) and [hole end, top), the hole
  * being a few hundred KiB in the middle (a PCI-hole stand-in).  Pages are
  * handed out by rejection sampling from a seeded xoshiro256** generator
@@ -116,7 +116,8 @@
 #include "profile.h"
 
 #define GEN_DEFAULT_BUILD "win10_2004_22h2_x64"
-#define GEN_MIN_MIB 16u
+#define GEN_MIN_MIB 6u      /* x64: small dumps for fast fuzz seeds */
+#define GEN_MIN_MIB_X86 12u /* x86 kernels map 4 MiB-aligned regions */
 #define GEN_MAX_MIB 65536u
 #define GEN_MAX_MIB_X86 4096u
 

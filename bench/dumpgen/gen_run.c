@@ -66,9 +66,10 @@ static ds_err check_opts(const gen_opts *o, const ds_profile **pp, ds_errbuf *eb
                        p->is64 ? "raw, full, bitmap, kernel, rdmp" : "raw, full32");
     uint64_t mib = o->size_mib ? o->size_mib : 64;
     uint64_t max = p->is64 ? GEN_MAX_MIB : GEN_MAX_MIB_X86;
-    if (mib < GEN_MIN_MIB || mib > max)
-        return ds_fail(eb, DS_ERR_ARG, "--size-mib must be %u..%llu for %s", GEN_MIN_MIB,
-                       (unsigned long long)max, key);
+    uint64_t min = p->is64 ? GEN_MIN_MIB : GEN_MIN_MIB_X86;
+    if (mib < min || mib > max)
+        return ds_fail(eb, DS_ERR_ARG, "--size-mib must be %llu..%llu for %s",
+                       (unsigned long long)min, (unsigned long long)max, key);
     *pp = p;
     return DS_OK;
 }

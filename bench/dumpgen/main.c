@@ -34,7 +34,7 @@ static void usage(FILE *f)
             "\n"
             "  -f, --format FMT    raw | full | bitmap | kernel | rdmp | elf (x64 builds)\n"
             "                      raw | full32 | elf (x86 builds); default raw\n"
-            "  -s, --size-mib N    physical memory size, %u..%u MiB (x86: ..%u); default 64\n"
+            "  -s, --size-mib N    physical memory size, %u..%u MiB (x86: %u..%u); default 64\n"
             "  -S, --seed N        PRNG seed (default 1); same seed, same bytes\n"
             "  -n, --noise         fill unused memory with pseudo-random bytes\n"
             "                      (default: zero, written as sparse holes)\n"
@@ -42,7 +42,7 @@ static void usage(FILE *f)
             "  -h, --help          this text\n"
             "\n"
             "exit status: 0 ok, 1 failure, 2 usage error\n",
-            GEN_MIN_MIB, GEN_MAX_MIB, GEN_MAX_MIB_X86);
+            GEN_MIN_MIB, GEN_MAX_MIB, GEN_MIN_MIB_X86, GEN_MAX_MIB_X86);
 }
 
 static bool parse_u64(const char *s, uint64_t *v)
