@@ -728,6 +728,80 @@ void ds_rec_str_array(ds_rec *r, const char *name, const char *const *v, size_t 
     put_array(r, name, v, n, str_elem);
 }
 
+static void member_value(ds_strbuf *sb, const ds_member *m, text_mode mode)
+{
+    switch (m->kind) {
+    case DS_MEMBER_U64:
+        ds_sb_printf(sb, "%" PRIu64, m->u);
+        return;
+    case DS_MEMBER_HEX:
+        ds_sb_printf(sb, mode == TEXT_JSON ? "\"0x%" PRIx64 "\"" : "0x%" PRIx64, m->u);
+        return;
+    case DS_MEMBER_STR:
+        if (m->s) {
+            if (mode == TEXT_JSON) {
+                ds_json_string(sb, m->s, strlen(m->s));
+            } else {
+                for (const char *c = m->s; *c; c++) { /* keep the joiners unambiguous */
+                    if (*c == ';' || *c == ' ' || *c == '\\')
+                        ds_sb_addc(sb, '\\');
+                    ds_sb_addc(sb, *c);
+                }
+            }
+            return;
+        }
+        break;
+    case DS_MEMBER_NULL:
+        break;
+    }
+    ds_sb_adds(sb, mode == TEXT_JSON ? "null" : "-");
+}
+
+void ds_rec_obj_array(ds_rec *r, const char *name, const ds_member *objs, size_t nmembers,
+                      size_t nobj)
+{
+    if (!field_begin(r, name))
+        return;
+    bool json = r->route == DS_ROUTE_MAIN && r->fmt == DS_OUT_NDJSON;
+    ds_strbuf *t = json ? &r->line : &r->tmp;
+    if (!json)
+        ds_sb_clear(t);
+    if (json)
+        ds_sb_addc(t, '[');
+    for (size_t o = 0; o < nobj; o++) {
+        if (o)
+            ds_sb_addc(t, json ? ',' : ';');
+        if (json)
+            ds_sb_addc(t, '{');
+        for (size_t k = 0; k < nmembers; k++) {
+            const ds_member *m = &objs[o * nmembers + k];
+            if (k)
+                ds_sb_addc(t, json ? ',' : ' ');
+            if (json) {
+                ds_json_string(t, m->name, strlen(m->name));
+                ds_sb_addc(t, ':');
+            }
+            member_value(t, m, json ? TEXT_JSON : TEXT_CSV);
+        }
+        if (json)
+            ds_sb_addc(t, '}');
+    }
+    if (json) {
+        ds_sb_addc(t, ']');
+        return;
+    }
+    if (t->failed) {
+        r->line.failed = true;
+        return;
+    }
+    if (r->route == DS_ROUTE_SIDE) {
+        side_sep(r);
+        put_text(&r->line, (const uint8_t *)ds_sb_str(t), t->len, TEXT_SIDE);
+    } else {
+        ds_csv_field(&r->line, ds_sb_str(t), t->len);
+    }
+}
+
 /* ---- writing ---------------------------------------------------------- */
 
 /* Find or register the slot for a record type (names: its field list);

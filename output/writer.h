@@ -158,6 +158,27 @@ void ds_rec_fixed(ds_rec *r, const char *name, int64_t value, unsigned decimals)
 void ds_rec_hex_array(ds_rec *r, const char *name, const uint64_t *v, size_t n);
 void ds_rec_str_array(ds_rec *r, const char *name, const char *const *v, size_t n);
 
+/* An array of flat objects, all with the same members: NDJSON writes
+ * [{"m1":v,...},...]; CSV and side lines write one cell with the objects
+ * joined by ';' and each object's values joined by ' ' (null as '-').
+ * objs holds nobj * nmembers values, object by object. */
+typedef enum ds_member_kind {
+    DS_MEMBER_NULL = 0,
+    DS_MEMBER_U64,
+    DS_MEMBER_HEX,
+    DS_MEMBER_STR,      /* s; NULL -> null */
+} ds_member_kind;
+
+typedef struct ds_member {
+    const char *name;
+    ds_member_kind kind;
+    uint64_t u;
+    const char *s;
+} ds_member;
+
+void ds_rec_obj_array(ds_rec *r, const char *name, const ds_member *objs, size_t nmembers,
+                      size_t nobj);
+
 /* Write the record (or route/drop it, see above).  DS_OK, DS_ERR_IO (a
  * write failed, now or earlier), DS_ERR_NOMEM (record too large), or
  * DS_ERR_ARG (invalid name, field list differs from the type's first

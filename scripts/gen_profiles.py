@@ -95,7 +95,9 @@ FIELD_MAP = [
 TRAP_LDR_MAP = [
     ("tf_rip", "_KTRAP_FRAME", ("Rip", "Eip")),
     ("tf_rsp", "_KTRAP_FRAME", ("Rsp", "HardwareEsp")),
+    ("tf_rbp", "_KTRAP_FRAME", ("Rbp", "Ebp")),
     ("ldr_dll_base", "_LDR_DATA_TABLE_ENTRY", ("DllBase",)),
+    ("ldr_entry_point", "_LDR_DATA_TABLE_ENTRY", ("EntryPoint",)),
     ("ldr_size_of_image", "_LDR_DATA_TABLE_ENTRY", ("SizeOfImage",)),
     ("ldr_base_dll_name", "_LDR_DATA_TABLE_ENTRY", ("BaseDllName",)),
     ("ldr_full_dll_name", "_LDR_DATA_TABLE_ENTRY", ("FullDllName",)),

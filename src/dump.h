@@ -75,6 +75,11 @@ typedef struct ds_triage {
     uint64_t thread_pid, thread_tid;
     uint8_t thread_dispatcher_type;
     uint32_t size_of_call_stack;
+    uint32_t call_stack_offset;  /* file offset of the stack copy (0: none) */
+    uint64_t top_of_stack;       /* VA of its first byte (the stack pointer) */
+    uint32_t context_offset;     /* file offset of the crash CONTEXT (0: none) */
+    uint32_t exception_offset;   /* file offset of the EXCEPTION_RECORD64 (0: none) */
+    uint32_t prcb_offset;        /* file offset of the crashing KPRCB copy (0: none) */
     ds_triage_driver *drivers;
     uint32_t ndrivers;
     uint32_t driver_count_declared; /* DriverCount field */

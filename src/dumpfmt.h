@@ -426,6 +426,173 @@ DS_OFF(ds_kdbg_head, PsActiveProcessHead, 0x50);
 DS_OFF(ds_kdbg_head, PspCidTable, 0x58);
 DS_SIZE(ds_kdbg_head, 0x60);
 
+
+/* ---- crash analysis: CONTEXT, EXCEPTION_RECORD, PE image, unwind data ---- */
+
+/* x64 CONTEXT (winnt.h), the fields a stack walk reads; 0x4d0 bytes.
+ * Gpr[] is Rax, Rcx, Rdx, Rbx, Rsp, Rbp, Rsi, Rdi, R8..R15: the x64
+ * register numbers unwind codes use. */
+typedef struct ds_context64 {
+    uint64_t PHome[6];
+    uint32_t ContextFlags;
+    uint32_t MxCsr;
+    uint16_t SegCs, SegDs, SegEs, SegFs, SegGs, SegSs;
+    uint32_t EFlags;
+    uint64_t Dr[6];
+    uint64_t Gpr[16];
+    uint64_t Rip;
+    uint8_t Rest[0x4d0 - 0x100];
+} ds_context64;
+DS_OFF(ds_context64, ContextFlags, 0x30);
+DS_OFF(ds_context64, SegCs, 0x38);
+DS_OFF(ds_context64, EFlags, 0x44);
+DS_OFF(ds_context64, Gpr, 0x78);
+DS_OFF(ds_context64, Rip, 0xf8);
+DS_SIZE(ds_context64, 0x4d0);
+#define DS_CTX64_RSP 4 /* Gpr index of Rsp */
+#define DS_CTX64_RBP 5
+
+/* x86 CONTEXT (winnt.h), up to the segment registers; 0x2cc bytes. */
+typedef struct ds_context32 {
+    uint32_t ContextFlags;
+    uint32_t Dr[6];
+    uint8_t FloatSave[112];
+    uint32_t SegGs, SegFs, SegEs, SegDs;
+    uint32_t Edi, Esi, Ebx, Edx, Ecx, Eax;
+    uint32_t Ebp, Eip, SegCs, EFlags, Esp, SegSs;
+    uint8_t Extended[512];
+} ds_context32;
+DS_OFF(ds_context32, Edi, 0x9c);
+DS_OFF(ds_context32, Ebp, 0xb4);
+DS_OFF(ds_context32, Eip, 0xb8);
+DS_OFF(ds_context32, Esp, 0xc4);
+DS_SIZE(ds_context32, 0x2cc);
+
+/* EXCEPTION_RECORD64 (also the header's Exception field at 0xf00). */
+typedef struct ds_exception_record64 {
+    uint32_t ExceptionCode;
+    uint32_t ExceptionFlags;
+    uint64_t ExceptionRecord;
+    uint64_t ExceptionAddress;
+    uint32_t NumberParameters;
+    uint32_t Align;
+    uint64_t ExceptionInformation[15];
+} ds_exception_record64;
+DS_OFF(ds_exception_record64, ExceptionAddress, 0x10);
+DS_OFF(ds_exception_record64, NumberParameters, 0x18);
+DS_OFF(ds_exception_record64, ExceptionInformation, 0x20);
+DS_SIZE(ds_exception_record64, 0x98);
+
+/* PE image headers (winnt.h IMAGE_*), as loaded in memory. */
+#define DS_MZ 0x5a4du
+#define DS_PE00 0x00004550u
+#define DS_PE_MAGIC32 0x10bu
+#define DS_PE_MAGIC64 0x20bu
+#define DS_PE_DIR_EXCEPTION 3
+
+typedef struct ds_pe_file_header {
+    uint32_t Signature;          /* "PE\0\0" */
+    uint16_t Machine;
+    uint16_t NumberOfSections;
+    uint32_t TimeDateStamp;
+    uint32_t PointerToSymbolTable;
+    uint32_t NumberOfSymbols;
+    uint16_t SizeOfOptionalHeader;
+    uint16_t Characteristics;
+} ds_pe_file_header;
+DS_OFF(ds_pe_file_header, Machine, 0x4);
+DS_OFF(ds_pe_file_header, NumberOfSections, 0x6);
+DS_OFF(ds_pe_file_header, SizeOfOptionalHeader, 0x14);
+DS_SIZE(ds_pe_file_header, 0x18);
+
+typedef struct ds_pe_data_dir {
+    uint32_t VirtualAddress;
+    uint32_t Size;
+} ds_pe_data_dir;
+
+/* The part of IMAGE_OPTIONAL_HEADER64 read; DataDirectory at 0x70. */
+typedef struct ds_pe_opt64 {
+    uint16_t Magic;
+    uint8_t Linker[2];
+    uint32_t SizeOfCode, SizeOfInitializedData, SizeOfUninitializedData;
+    uint32_t AddressOfEntryPoint;
+    uint32_t BaseOfCode;
+    uint64_t ImageBase;
+    uint32_t SectionAlignment, FileAlignment;
+    uint16_t Versions[6];
+    uint32_t Win32VersionValue;
+    uint32_t SizeOfImage;
+    uint32_t SizeOfHeaders;
+    uint32_t CheckSum;
+    uint16_t Subsystem, DllCharacteristics;
+    uint64_t Stack[4];
+    uint32_t LoaderFlags;
+    uint32_t NumberOfRvaAndSizes;
+    ds_pe_data_dir DataDirectory[16];
+} ds_pe_opt64;
+DS_OFF(ds_pe_opt64, AddressOfEntryPoint, 0x10);
+DS_OFF(ds_pe_opt64, SizeOfImage, 0x38);
+DS_OFF(ds_pe_opt64, NumberOfRvaAndSizes, 0x6c);
+DS_OFF(ds_pe_opt64, DataDirectory, 0x70);
+DS_SIZE(ds_pe_opt64, 0xf0);
+
+/* IMAGE_OPTIONAL_HEADER32: SizeOfImage at 0x38 too, DataDirectory at 0x60. */
+#define DS_PE_OPT32_SIZE_OF_IMAGE 0x38
+#define DS_PE_OPT32_NUM_DIRS 0x5c
+#define DS_PE_OPT32_DATA_DIR 0x60
+
+typedef struct ds_pe_section {
+    char Name[8];
+    uint32_t VirtualSize;
+    uint32_t VirtualAddress;
+    uint32_t SizeOfRawData;
+    uint32_t PointerToRawData;
+    uint32_t PointerToRelocations, PointerToLinenumbers;
+    uint16_t NumberOfRelocations, NumberOfLinenumbers;
+    uint32_t Characteristics;
+} ds_pe_section;
+DS_OFF(ds_pe_section, VirtualAddress, 0xc);
+DS_OFF(ds_pe_section, Characteristics, 0x24);
+DS_SIZE(ds_pe_section, 0x28);
+#define DS_SCN_MEM_EXECUTE 0x20000000u
+
+/* x64 exception directory entry (.pdata) and unwind information. */
+typedef struct ds_runtime_function {
+    uint32_t BeginAddress;
+    uint32_t EndAddress;
+    uint32_t UnwindData;         /* RVA of UNWIND_INFO */
+} ds_runtime_function;
+DS_SIZE(ds_runtime_function, 12);
+
+typedef struct ds_unwind_info_head {
+    uint8_t VersionFlags;        /* Version:3, Flags:5 */
+    uint8_t SizeOfProlog;
+    uint8_t CountOfCodes;
+    uint8_t FrameRegOffset;      /* FrameRegister:4, FrameOffset:4 (x16) */
+} ds_unwind_info_head;
+DS_SIZE(ds_unwind_info_head, 4);
+
+enum {
+    DS_UNW_FLAG_EHANDLER = 0x1,
+    DS_UNW_FLAG_UHANDLER = 0x2,
+    DS_UNW_FLAG_CHAININFO = 0x4,
+};
+
+/* UNWIND_CODE.UnwindOp values. */
+enum {
+    DS_UWOP_PUSH_NONVOL = 0,
+    DS_UWOP_ALLOC_LARGE = 1,
+    DS_UWOP_ALLOC_SMALL = 2,
+    DS_UWOP_SET_FPREG = 3,
+    DS_UWOP_SAVE_NONVOL = 4,
+    DS_UWOP_SAVE_NONVOL_FAR = 5,
+    DS_UWOP_EPILOG = 6,          /* version 2; SAVE_XMM before that */
+    DS_UWOP_SPARE = 7,
+    DS_UWOP_SAVE_XMM128 = 8,
+    DS_UWOP_SAVE_XMM128_FAR = 9,
+    DS_UWOP_PUSH_MACHFRAME = 10,
+};
+
 #pragma pack(pop)
 
 /* KDDEBUGGER_DATA64 field offsets used beyond ds_kdbg_head. */

@@ -117,8 +117,10 @@ typedef struct ds_profile {
     /* KTRAP_FRAME */
     uint16_t tf_rip;               /* Rip / Eip */
     uint16_t tf_rsp;               /* Rsp / HardwareEsp */
+    uint16_t tf_rbp;               /* Rbp / Ebp */
     /* LDR_DATA_TABLE_ENTRY */
     uint16_t ldr_dll_base;
+    uint16_t ldr_entry_point;
     uint16_t ldr_size_of_image;
     uint16_t ldr_base_dll_name;
     uint16_t ldr_full_dll_name;

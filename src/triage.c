@@ -292,16 +292,26 @@ static ds_err index_blocks(triage_priv *p)
     return DS_OK;
 }
 
+/* The data blocks, and the call-stack copy as one more block (the
+ * crashing thread's stack from TopOfStack), so kernel reads of the stack
+ * are served like any other copied memory. */
 static ds_err load_blocks(ds_dump *d, const ds_triage_dump64 *h, ds_errbuf *eb)
 {
     ds_triage *t = d->triage;
-    if (!h->DataBlocksCount || !h->DataBlocksOffset)
+    uint32_t count = h->DataBlocksOffset ? h->DataBlocksCount : 0;
+    bool stack = h->CallStackOffset && h->SizeOfCallStack && h->TopOfStack;
+    if (!count && !stack)
         return DS_OK;
-    t->blocks = calloc(h->DataBlocksCount, sizeof(*t->blocks));
+    t->blocks = calloc((size_t)count + 1, sizeof(*t->blocks));
     if (!t->blocks)
-        return ds_fail(eb, DS_ERR_NOMEM, "cannot allocate %u triage data blocks",
-                       h->DataBlocksCount);
-    for (uint32_t i = 0; i < h->DataBlocksCount; i++) {
+        return ds_fail(eb, DS_ERR_NOMEM, "cannot allocate %u triage data blocks", count + 1);
+    if (stack) {
+        ds_triage_data_block b = {.Address = h->TopOfStack, .Offset = h->CallStackOffset,
+                                  .Size = h->SizeOfCallStack};
+        if (accept_block(d, &b, &t->blocks[t->nblocks]))
+            t->nblocks++;
+    }
+    for (uint32_t i = 0; i < count; i++) {
         ds_triage_data_block b;
         uint64_t off = (uint64_t)h->DataBlocksOffset + (uint64_t)i * sizeof(b);
         if (ds_file_read(&d->file, off, &b, sizeof(b)) != DS_OK) {
@@ -466,6 +476,11 @@ static void load_objects_raw(ds_dump *d, const ds_triage_dump64 *h)
     if (h->CallStackOffset &&
         !ds_file_has(&d->file, h->CallStackOffset, h->SizeOfCallStack))
         mark_truncated(d, "call stack");
+    t->call_stack_offset = h->CallStackOffset;
+    t->top_of_stack = h->TopOfStack;
+    t->context_offset = h->ContextOffset;
+    t->exception_offset = h->ExceptionOffset;
+    t->prcb_offset = h->PrcbOffset;
     if (h->ProcessOffset && ds_file_read(&d->file, h->ProcessOffset, &type, 1) == DS_OK) {
         t->has_process = true;
         t->process_offset = h->ProcessOffset;

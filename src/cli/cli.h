@@ -24,6 +24,9 @@ int cmd_info(int argc, char **argv);
 /* `dumpscan scan`: processes and threads, with cross-view verdicts. */
 int cmd_scan(int argc, char **argv);
 
+/* `dumpscan analyze`: crash analysis and buckets. */
+int cmd_analyze(int argc, char **argv);
+
 /* Record and table builders for `info` (info_fmt.c); separate from
  * cmd_info.c so tests can feed them a hand-made ds_dump. */
 

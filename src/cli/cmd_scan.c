@@ -30,6 +30,7 @@
 #include "../../io/stream.h"
 #include "../../scan/scan.h"
 #include "cli.h"
+#include "recfmt.h"
 #include "run.h"
 
 typedef enum only_filter { ONLY_ALL = 0, ONLY_HIDDEN, ONLY_UNLINKED } only_filter;
@@ -248,40 +249,6 @@ static void triage_of(triage_facts *t, const ds_triage *tr)
 
 /* ---- records ------------------------------------------------------------ */
 
-/* Finish a record into the batch, or write it now when b is NULL (only
- * under the output lock of bulk.c). */
-static ds_err rec_done(ds_rec *r, ds_batch *b)
-{
-    return b ? ds_rec_end_batch(r, b) : ds_rec_end(r);
-}
-
-static void rec_opt_hex(ds_rec *r, const char *name, uint64_t v)
-{
-    if (v == DS_NO_VALUE)
-        ds_rec_null(r, name);
-    else
-        ds_rec_hex(r, name, v);
-}
-
-static void rec_bits(ds_rec *r, const char *name, uint32_t bits, unsigned count,
-                     const char *(*namer)(unsigned))
-{
-    const char *v[32];
-    size_t n = 0;
-    for (unsigned i = 0; i < count && i < 32; i++)
-        if (bits & (1u << i))
-            v[n++] = namer(i);
-    ds_rec_str_array(r, name, v, n);
-}
-
-static void rec_ms(ds_rec *r, const char *name, uint64_t ns, bool null)
-{
-    if (null)
-        ds_rec_null(r, name);
-    else
-        ds_rec_fixed(r, name, (int64_t)(ns / 1000), 3);
-}
-
 static void rec_triage_source(ds_rec *r)
 {
     const char *src[1] = {TRIAGE_SOURCE};
@@ -353,8 +320,8 @@ static void emit_process(ds_rec *r, ds_writer *w, const char *path, const char *
     ds_rec_begin(r, w, "process");
     ds_rec_str(r, "dump", path);
     ds_rec_str(r, "dump_id", id);
-    rec_opt_hex(r, "eprocess_va", p->eprocess_va);
-    rec_opt_hex(r, "eprocess_pa", p->eprocess_pa);
+    rec_opt_hex(r, "eprocess_va", p->eprocess_va, DS_NO_VALUE);
+    rec_opt_hex(r, "eprocess_pa", p->eprocess_pa, DS_NO_VALUE);
     ds_rec_u64(r, "pid", p->pid);
     ds_rec_u64(r, "ppid", p->ppid);
     ds_rec_bytes(r, "name", p->name, strlen(p->name));
@@ -377,7 +344,7 @@ static void emit_process(ds_rec *r, ds_writer *w, const char *path, const char *
     rec_bits(r, "reasons", p->reasons, DS_REASON_COUNT, ds_reason_name);
     rec_bits(r, "failed_checks", p->failed, DS_CHECK_COUNT, ds_check_name);
     ds_rec_bool(r, "tag_wiped", p->tag_wiped);
-    rec_opt_hex(r, "pool_pa", p->pool_pa);
+    rec_opt_hex(r, "pool_pa", p->pool_pa, DS_NO_VALUE);
 }
 
 /* The triage block's process: the same fields as emit_process, null
@@ -419,8 +386,8 @@ static void emit_thread(ds_rec *r, ds_writer *w, const char *path, const char *i
     ds_rec_begin(r, w, "thread");
     ds_rec_str(r, "dump", path);
     ds_rec_str(r, "dump_id", id);
-    rec_opt_hex(r, "ethread_va", t->ethread_va);
-    rec_opt_hex(r, "ethread_pa", t->ethread_pa);
+    rec_opt_hex(r, "ethread_va", t->ethread_va, DS_NO_VALUE);
+    rec_opt_hex(r, "ethread_pa", t->ethread_pa, DS_NO_VALUE);
     ds_rec_u64(r, "pid", t->pid);
     ds_rec_u64(r, "tid", t->tid);
     ds_rec_hex(r, "eprocess_va", t->eprocess_va);
@@ -432,8 +399,8 @@ static void emit_thread(ds_rec *r, ds_writer *w, const char *path, const char *i
     ds_rec_u64(r, "state", t->state);
     ds_rec_u64(r, "wait_reason", t->wait_reason);
     ds_rec_hex(r, "trap_frame", t->trap_frame);
-    rec_opt_hex(r, "rip", t->rip);
-    rec_opt_hex(r, "rsp", t->rsp);
+    rec_opt_hex(r, "rip", t->rip, DS_NO_VALUE);
+    rec_opt_hex(r, "rsp", t->rsp, DS_NO_VALUE);
     ds_rec_i64(r, "score", t->score);
     rec_bits(r, "sources", t->sources, DS_VIEW_COUNT, ds_view_name);
     rec_bits(r, "failed_checks", t->failed, DS_CHECK_COUNT, ds_check_name);

@@ -13,6 +13,7 @@
 #include "../bugcheck.h"
 #include "../timefmt.h"
 #include "cli.h"
+#include "recfmt.h"
 
 /* ---- records ---------------------------------------------------------- */
 
@@ -46,12 +47,6 @@ static void chars_or_null(ds_rec *r, const char *name, const char *s, size_t cap
 static bool is_crash_format(const ds_dump *d)
 {
     return d->format == DS_FMT_CRASH64 || d->format == DS_FMT_CRASH32;
-}
-
-/* Finish a record into b, or write it now when b is NULL. */
-static ds_err rec_done(ds_rec *r, ds_batch *b)
-{
-    return b ? ds_rec_end_batch(r, b) : ds_rec_end(r);
 }
 
 static void rec_head(ds_rec *r, ds_writer *w, const char *type, const char *path, const char *id)

@@ -22,6 +22,8 @@ static void main_usage(FILE *f)
           "          addresses, triage process/thread/drivers)\n"
           "  scan    every process and thread object (pool-tag and structure scan)\n"
           "          checked against the kernel's lists: hidden/unlinked verdicts\n"
+          "  analyze why the machine crashed: bug check, faulting module, stack,\n"
+          "          the driver to blame, buckets grouping crashes by cause\n"
           "\n"
           "`dumpscan <command> --help` describes a command's options.\n",
           f);
@@ -35,6 +37,7 @@ typedef struct command {
 static const command commands[] = {
     {"info", cmd_info},
     {"scan", cmd_scan},
+    {"analyze", cmd_analyze},
 };
 
 int main(int argc, char **argv)

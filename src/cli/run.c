@@ -509,6 +509,9 @@ static int finish_run(run_ctx *rc, size_t total, uint64_t t0)
     const char *name = rc->cmd->name;
     int sig = cli_stop_signal();
     bool interrupted = sig != 0;
+    if (!rc->output_failed && !rc->state_failed && rc->cmd->epilogue &&
+        rc->cmd->epilogue(rc->cmd->ctx) == DS_ERR_IO)
+        rc->output_failed = true;
     if (!rc->output_failed && !rc->state_failed &&
         emit_summary(rc, total, now_ns() - t0, interrupted) == DS_ERR_IO)
         rc->output_failed = true;

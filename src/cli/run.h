@@ -120,6 +120,9 @@ typedef struct run_cmd {
     ds_err (*write)(void *ctx, const run_input *in, void *payload);
     /* Free a payload (written or not).  NULL-safe payload. */
     void (*free_payload)(void *ctx, void *payload);
+    /* After the last dump, before the summary: records that sum up the
+     * run (analyze's buckets).  May be NULL.  DS_ERR_IO: output failed. */
+    ds_err (*epilogue)(void *ctx);
     /* Summary: the command's fields, between the dump counts and
      * bytes_scanned; text for --format table.  Either may be NULL. */
     void (*summary_fields)(void *ctx, ds_rec *r);
