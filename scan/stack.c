@@ -81,10 +81,12 @@ int ds_stack_is_return_address(const ds_stack_env *env, uint64_t ret, void *caps
     return 0;
 }
 
-/* Search the stack from `from` for the next return address.  Verified
- * candidates win; one in a module whose code is not in the dump is kept
- * as unverified when no verified one is found in the window.  Returns
- * false when nothing was found (*unreadable when the stack page ran out). */
+/* Search the stack from `from` for the next return address: the first
+ * value in a module's code that is not disproven, i.e. whose preceding
+ * bytes decode as a call (verified) or are not in the dump (unverified).
+ * Values whose bytes are there but do not end a call are skipped.
+ * Returns false when nothing was found (*unreadable when the stack ran
+ * out of the dump before the window did). */
 static bool scan_for_return(const ds_stack_env *env, uint64_t from, csh cs, uint64_t *slot,
                             uint64_t *ret, bool *verified, bool *unreadable)
 {
@@ -92,31 +94,24 @@ static bool scan_for_return(const ds_stack_env *env, uint64_t from, csh cs, uint
     uint64_t end = from + DS_STACK_SCAN_BYTES;
     if (env->stack_top && end > env->stack_top)
         end = env->stack_top;
-    bool have_unverified = false;
     *unreadable = false;
     for (uint64_t a = from; a + ps <= end; a += ps) {
         uint64_t v;
         if (!read_ptr(env, a, &v)) {
-            *unreadable = !have_unverified;
-            break;
+            *unreadable = true;
+            return false;
         }
         if (!kernel_ip(env, v) || !code_module(env, v))
             continue;
         int ok = ds_stack_is_return_address(env, v, (void *)(uintptr_t)cs);
-        if (ok == 1) {
+        if (ok != 0) {
             *slot = a;
             *ret = v;
-            *verified = true;
+            *verified = ok == 1;
             return true;
         }
-        if (ok < 0 && !have_unverified) {
-            *slot = a;
-            *ret = v;
-            have_unverified = true;
-        }
     }
-    *verified = false;
-    return have_unverified;
+    return false;
 }
 
 /* One x64 step by unwind data.  1 done, 0 not possible (no .pdata), -1
