@@ -67,6 +67,9 @@ void gen_noise_page(uint64_t seed, uint64_t pfn, uint8_t *out);
 
 /* ---- sparse page store (gen_mem.c) ---- */
 #define GP_KERNEL 0x1u   /* kernel memory (kept in kernel dumps) */
+/* KPRCB.CurrentThread, as KDBG.OffsetPrcbCurrentThread says (x64 Win7+, x86) */
+#define GEN_PRCB_CURRENT_THREAD64 0x8u
+#define GEN_PRCB_CURRENT_THREAD32 0x4u
 #define GP_USER 0x2u     /* user-mode page (dropped from kernel dumps) */
 
 typedef struct gen_slot {
@@ -128,6 +131,41 @@ typedef struct gen_fixup {
     uint64_t pte_pa;
     uint64_t value;
 } gen_fixup;
+
+/* A loaded module (PsLoadedModuleList entry), for the truth file. */
+typedef struct gen_module {
+    char name[32];
+    char path[96];
+    uint64_t base, size;
+    uint64_t entry_va;        /* its LDR_DATA_TABLE_ENTRY */
+} gen_module;
+
+#define GEN_MAX_MODULES 16
+#define GEN_MAX_CPU 64
+#define GEN_CRASH_FRAMES 16
+
+/* A planted crash (x64 crash-dump formats, gen_crash.c). */
+typedef struct gen_frame {
+    uint64_t sp, ip;
+    const char *module;       /* base name */
+    uint64_t offset;
+    const char *method;       /* as dumpscan names it */
+} gen_frame;
+
+typedef struct gen_crash {
+    bool planted;
+    uint32_t code;
+    uint64_t params[4];
+    uint64_t ctx_rip, ctx_rsp;
+    uint64_t ctx_gpr[16];     /* header CONTEXT registers */
+    unsigned cpu;
+    size_t thread;            /* index into threads */
+    uint64_t fault_ip;
+    uint64_t drv_base, drv_size;
+    char instruction[64];
+    gen_frame frames[GEN_CRASH_FRAMES];
+    unsigned nframes;
+} gen_crash;
 
 /* ---- the machine ---- */
 typedef struct gen_ctx {
@@ -217,6 +255,10 @@ typedef struct gen_ctx {
     uint64_t kuser_pfn;
     bool wrote_output;        /* the dump file was created */
     uint64_t system_handle_table; /* System's ObjectTable (HANDLE_TABLE) */
+    gen_module mods[GEN_MAX_MODULES];
+    unsigned nmods;
+    uint64_t prcb[GEN_MAX_CPU];   /* PRCB stand-ins, per CPU */
+    gen_crash crash;
 } gen_ctx;
 
 /* ---- gen_mem.c ---- */
@@ -311,6 +353,24 @@ enum {
     GEN_KUSER_ACTIVE_PROCESSORS = 0x3c0,
 };
 ds_err gen_kernel_build(gen_ctx *g);
+
+typedef struct gen_pe_section {
+    const char *name;
+    uint32_t rva, size, flags;
+} gen_pe_section;
+/* Minimal valid MZ/PE headers of an image in one page. */
+void gen_build_pe(const gen_ctx *g, uint8_t *page, uint64_t base, uint32_t size_of_image,
+                  uint32_t entry_rva, const gen_pe_section *sec, unsigned nsec);
+/* Bump allocators in ntoskrnl's .data and .text. */
+uint64_t gen_data_alloc(gen_ctx *g, uint64_t size, uint64_t align);
+uint64_t gen_text_alloc(gen_ctx *g, uint64_t size);
+/* A UNICODE_STRING at `at` whose buffer (at buf_va) holds s widened. */
+ds_err gen_write_ustr(gen_ctx *g, uint64_t at, uint64_t buf_va, const char *s);
+
+/* ---- gen_crash.c ---- */
+/* x64 crash formats: plant a DRIVER_IRQL_NOT_LESS_OR_EQUAL crash (see
+ * gen_crash.c); other builds and formats: nothing. */
+ds_err gen_crash_build(gen_ctx *g);
 /* Allocate a pool chunk of at least `bytes` body bytes; returns body VA. */
 ds_err gen_pool_struct(gen_ctx *g, uint32_t bytes, const char tag[4], bool object_tag, uint64_t *body);
 

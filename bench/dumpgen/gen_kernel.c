@@ -136,14 +136,9 @@ static void put16(uint8_t *b, size_t off, uint16_t v) { memcpy(b + off, &v, 2); 
 static void put32(uint8_t *b, size_t off, uint32_t v) { memcpy(b + off, &v, 4); }
 static void put64(uint8_t *b, size_t off, uint64_t v) { memcpy(b + off, &v, 8); }
 
-typedef struct pe_section {
-    const char *name;
-    uint32_t rva, size, flags;
-} pe_section;
-
 /* Minimal valid MZ/PE headers in one page. */
-static void build_pe(const gen_ctx *g, uint8_t *page, uint64_t base, uint32_t size_of_image,
-                     uint32_t entry_rva, const pe_section *sec, unsigned nsec)
+void gen_build_pe(const gen_ctx *g, uint8_t *page, uint64_t base, uint32_t size_of_image,
+                  uint32_t entry_rva, const gen_pe_section *sec, unsigned nsec)
 {
     static const char stub[] = "This program cannot be run in DOS mode.\r\r\n$";
     const uint32_t lfanew = 0x100;
@@ -234,13 +229,13 @@ static ds_err map_kernel_image(gen_ctx *g)
     g->data_rva = g->poolcode_rva + 0x1000;
     g->data_size = g->ksize - g->data_rva;
     g->entry_va = g->kbase + g->text_rva + gen_rng_range(&g->rng, 0x100, 0x4000) * 16;
-    pe_section sec[3] = {
+    gen_pe_section sec[3] = {
         {".text", (uint32_t)g->text_rva, (uint32_t)g->text_size, 0x68000020},
         {"POOLCODE", (uint32_t)g->poolcode_rva, 0x1000, 0x68000020},
         {".data", (uint32_t)g->data_rva, (uint32_t)g->data_size, 0xc8000040},
     };
     uint8_t page[GEN_PAGE];
-    build_pe(g, page, g->kbase, (uint32_t)g->ksize, (uint32_t)(g->entry_va - g->kbase), sec, 3);
+    gen_build_pe(g, page, g->kbase, (uint32_t)g->ksize, (uint32_t)(g->entry_va - g->kbase), sec, 3);
     if ((e = gen_vwrite(g, 0, g->kbase, page, GEN_PAGE)))
         return e;
     g->data_cursor = g->kbase + g->data_rva + gen_rng_range(&g->rng, 0x10, 0x200) * 16;
@@ -267,7 +262,7 @@ static ds_err map_system_regions(gen_ctx *g)
 }
 
 /* Bump-allocate a kernel global in .data with a random gap before it. */
-static uint64_t data_alloc(gen_ctx *g, uint64_t size, uint64_t align)
+uint64_t gen_data_alloc(gen_ctx *g, uint64_t size, uint64_t align)
 {
     g->data_cursor = gen_round_up(g->data_cursor + gen_rng_below(&g->rng, 8) * 8, align);
     uint64_t va = g->data_cursor;
@@ -275,7 +270,7 @@ static uint64_t data_alloc(gen_ctx *g, uint64_t size, uint64_t align)
     return va;
 }
 
-static uint64_t text_alloc(gen_ctx *g, uint64_t size)
+uint64_t gen_text_alloc(gen_ctx *g, uint64_t size)
 {
     g->text_cursor = gen_round_up(g->text_cursor + gen_rng_range(&g->rng, 0x10, 0x400), 16);
     uint64_t va = g->text_cursor;
@@ -310,23 +305,23 @@ static uint32_t kdbg_size_for(uint32_t build)
 static void layout_globals(gen_ctx *g)
 {
     unsigned p = g->ptr;
-    g->g_kdbg_list = data_alloc(g, 2 * p, 16);
-    g->g_active_head = data_alloc(g, 2 * p, 16);
-    g->g_module_head = data_alloc(g, 2 * p, 16);
-    g->g_cid_table = data_alloc(g, p, 8);
-    g->g_cookie = data_alloc(g, 4, 4);
-    g->g_wait_never = data_alloc(g, 8, 8);
-    g->g_wait_always = data_alloc(g, 8, 8);
-    g->g_kdp_encoded = data_alloc(g, 1, 1);
-    g->g_pfn_db = data_alloc(g, p, 8);
-    g->g_range_start = data_alloc(g, p, 8);
-    g->g_highest_user = data_alloc(g, p, 8);
-    g->g_probe = data_alloc(g, p, 8);
-    g->g_type_type = data_alloc(g, p, 8);
-    g->g_prcb_block = data_alloc(g, (uint64_t)p * 64, 16);
-    g->g_build_lab = data_alloc(g, 64, 16);
+    g->g_kdbg_list = gen_data_alloc(g, 2 * p, 16);
+    g->g_active_head = gen_data_alloc(g, 2 * p, 16);
+    g->g_module_head = gen_data_alloc(g, 2 * p, 16);
+    g->g_cid_table = gen_data_alloc(g, p, 8);
+    g->g_cookie = gen_data_alloc(g, 4, 4);
+    g->g_wait_never = gen_data_alloc(g, 8, 8);
+    g->g_wait_always = gen_data_alloc(g, 8, 8);
+    g->g_kdp_encoded = gen_data_alloc(g, 1, 1);
+    g->g_pfn_db = gen_data_alloc(g, p, 8);
+    g->g_range_start = gen_data_alloc(g, p, 8);
+    g->g_highest_user = gen_data_alloc(g, p, 8);
+    g->g_probe = gen_data_alloc(g, p, 8);
+    g->g_type_type = gen_data_alloc(g, p, 8);
+    g->g_prcb_block = gen_data_alloc(g, (uint64_t)p * 64, 16);
+    g->g_build_lab = gen_data_alloc(g, 64, 16);
     g->kdbg_size = kdbg_size_for(g->build);
-    g->g_kdbg = data_alloc(g, g->kdbg_size, 16);
+    g->g_kdbg = gen_data_alloc(g, g->kdbg_size, 16);
 }
 
 static ds_err write_ptr_at(gen_ctx *g, uint64_t va, uint64_t v)
@@ -352,8 +347,9 @@ static ds_err write_simple_globals(gen_ctx *g)
     if ((e = gen_vwrite(g, 0, g->g_kdp_encoded, &enc, 1)))
         return e;
     /* KiProcessorBlock: one pointer per CPU to a PRCB stand-in in .data */
-    for (unsigned i = 0; i < g->ncpu; i++) {
-        uint64_t prcb = data_alloc(g, 0x100, 64);
+    for (unsigned i = 0; i < g->ncpu && i < GEN_MAX_CPU; i++) {
+        uint64_t prcb = gen_data_alloc(g, 0x100, 64);
+        g->prcb[i] = prcb;
         if ((e = write_ptr_at(g, g->g_prcb_block + (uint64_t)i * g->ptr, prcb)))
             return e;
     }
@@ -378,17 +374,17 @@ static ds_err plant_text(gen_ctx *g)
         return e;
     const uint8_t *bc = g->is64 ? bugcheck64 : bugcheck32;
     size_t bcn = g->is64 ? sizeof(bugcheck64) : sizeof(bugcheck32);
-    g->bugcheck_va = text_alloc(g, bcn);
+    g->bugcheck_va = gen_text_alloc(g, bcn);
     if ((e = gen_vwrite(g, 0, g->bugcheck_va, bc, bcn)))
         return e;
     if (!g->is64)
         return DS_OK;
-    uint64_t memmove_va = text_alloc(g, 4);
+    uint64_t memmove_va = gen_text_alloc(g, 4);
     static const uint8_t mm[] = {0x48, 0x8b, 0xc1, 0xc3};
     if ((e = gen_vwrite(g, 0, memmove_va, mm, sizeof(mm))))
         return e;
     /* a lone cmp byte ptr [rip+X], 0 that is not KdCopyDataBlock */
-    uint64_t lone = text_alloc(g, 16);
+    uint64_t lone = gen_text_alloc(g, 16);
     uint8_t lc[16] = {0x80, 0x3d, 0, 0, 0, 0, 0x00, 0x74, 0x05, 0x33, 0xc0, 0xc3, 0xcc, 0xcc, 0xcc, 0xcc};
     rel32(lc, 2, lone + 7, g->g_cookie);
     if ((e = gen_vwrite(g, 0, lone, lc, sizeof(lc))))
@@ -417,7 +413,7 @@ static ds_err plant_text(gen_ctx *g)
         0x48, 0x8B, 0x5C, 0x24, 0x30, 0x48, 0x83, 0xC4, 0x20, 0x5F, 0xC3,
     };
     memcpy(c, tmpl, sizeof(c));
-    uint64_t f = text_alloc(g, sizeof(c));
+    uint64_t f = gen_text_alloc(g, sizeof(c));
     g->kdcopy_va = f;
     rel32(c, 0x0c, f + 0x11, g->g_kdp_encoded);
     rel32(c, 0x19, f + 0x1d, g->g_kdbg);
@@ -632,7 +628,7 @@ static ds_err build_cid_tables(gen_ctx *g)
 
 /* ---------------- loaded modules ---------------- */
 
-static ds_err write_ustr(gen_ctx *g, uint64_t at, uint64_t buf_va, const char *s)
+ds_err gen_write_ustr(gen_ctx *g, uint64_t at, uint64_t buf_va, const char *s)
 {
     uint16_t len = (uint16_t)(strlen(s) * 2);
     uint16_t lm[2] = {len, (uint16_t)(len + 2)};
@@ -675,8 +671,8 @@ static ds_err build_modules(gen_ctx *g)
             if ((e = gen_alloc_pfn(g, GP_KERNEL, 0, &pfn)) ||
                 (e = gen_map(g, 0, dll_base, pfn, GEN_PTE_KCODE)))
                 return e;
-            pe_section sec = {".text", 0x1000, (uint32_t)(size - 0x1000), 0x68000020};
-            build_pe(g, page, dll_base, (uint32_t)size, 0x1010, &sec, 1);
+            gen_pe_section sec = {".text", 0x1000, (uint32_t)(size - 0x1000), 0x68000020};
+            gen_build_pe(g, page, dll_base, (uint32_t)size, 0x1010, &sec, 1);
             if ((e = gen_vwrite(g, 0, dll_base, page, GEN_PAGE)))
                 return e;
         }
@@ -689,11 +685,17 @@ static ds_err build_modules(gen_ctx *g)
         if ((e = gen_kwptr(g, ent, p->ldr_dll_base, dll_base)) ||
             (e = gen_kw32(g, ent, p->ldr_size_of_image, (uint32_t)size)) ||
             (p->ldr_full_dll_name != DS_OFF_NONE &&
-             (e = write_ustr(g, ent + p->ldr_full_dll_name, fbuf, full))) ||
+             (e = gen_write_ustr(g, ent + p->ldr_full_dll_name, fbuf, full))) ||
             (p->ldr_base_dll_name != DS_OFF_NONE &&
-             (e = write_ustr(g, ent + p->ldr_base_dll_name, bbuf, base))))
+             (e = gen_write_ustr(g, ent + p->ldr_base_dll_name, bbuf, base))))
             return e;
         entries[i] = ent;
+        gen_module *m = &g->mods[g->nmods++];
+        snprintf(m->name, sizeof(m->name), "%s", base);
+        snprintf(m->path, sizeof(m->path), "%s", full);
+        m->base = dll_base;
+        m->size = size;
+        m->entry_va = ent;
         if ((e = gen_pool_filler(g, 2)))
             return e;
     }
@@ -763,6 +765,8 @@ static ds_err write_kdbg(gen_ctx *g)
     put64(b, GEN_KDBG_MM_USER_PROBE_ADDRESS, kdbg_ptr(g, g->g_probe));
     put64(b, DS_KDBG_NT_BUILD_LAB, kdbg_ptr(g, g->g_build_lab));
     put64(b, DS_KDBG_KI_PROCESSOR_BLOCK, kdbg_ptr(g, g->g_prcb_block));
+    put16(b, DS_KDBG_OFFSET_PRCB_CURRENT_THREAD, g->is64 ? GEN_PRCB_CURRENT_THREAD64
+                                                         : GEN_PRCB_CURRENT_THREAD32);
     put16(b, GEN_KDBG_OFF_KTHREAD_TEB, p->kt_teb);
     put16(b, GEN_KDBG_OFF_KTHREAD_KERNEL_STACK, p->kt_kernel_stack);
     put16(b, GEN_KDBG_OFF_KTHREAD_INITIAL_STACK, p->kt_initial_stack);
@@ -805,7 +809,7 @@ ds_err gen_kernel_build(gen_ctx *g)
     if ((e = write_simple_globals(g)) || (e = plant_text(g)) || (e = build_kuser(g)) ||
         (e = build_low_stub(g)) || (e = gen_pool_init(g)) || (e = build_type_objects(g)) ||
         (e = build_sessions(g)) || (e = gen_population_build(g)) || (e = build_cid_tables(g)) ||
-        (e = build_modules(g)))
+        (e = build_modules(g)) || (e = gen_crash_build(g)))
         return e;
     plan_fixups(g);
     if ((e = write_kdbg(g)))

@@ -27,7 +27,11 @@
  *   exit_time, straddles, in_cid_table, start_address,
  *   win32_start_address, teb, trap_frame (or null), trap_ip, trap_sp.
  * type "decoy": pa (where a POOL_HEADER would start), reason.  Decoys in
- *   user-mode pages are absent from `kernel` and `rdmp` dumps. */
+ *   user-mode pages are absent from `kernel` and `rdmp` dumps.
+ * type "module": index, name, path, base, size: PsLoadedModuleList in order.
+ * type "crash" (x64 crash formats, gen_crash.c): the fields of dumpscan
+ *   analyze's crash record that the planted crash determines, the stack
+ *   frame by frame. */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -190,6 +194,51 @@ static void write_thread(gen_ctx *g, FILE *f, const gen_thread *t)
     fputs("}\n", f);
 }
 
+static void write_module(FILE *f, const gen_module *m, unsigned index)
+{
+    fprintf(f, "{\"type\":\"module\",\"index\":%u,\"name\":\"%s\",\"path\":\"", index, m->name);
+    for (const char *c = m->path; *c; c++)
+        fprintf(f, *c == '\\' ? "\\\\" : "%c", *c);
+    fputc('"', f);
+    put_hex(f, "base", m->base);
+    fprintf(f, ",\"size\":%llu}\n", (unsigned long long)m->size);
+}
+
+static void put_location(FILE *f, const char *key, const char *mod, uint64_t off)
+{
+    fprintf(f, ",\"%s\":\"%s+0x%llx\"", key, mod, (unsigned long long)off);
+}
+
+/* The planted crash (gen_crash.c), as `dumpscan analyze` must report it. */
+static void write_crash(gen_ctx *g, FILE *f)
+{
+    const gen_crash *c = &g->crash;
+    const gen_thread *t = &g->threads[c->thread];
+    fprintf(f, "{\"type\":\"crash\"");
+    put_hex(f, "bugcheck_code", c->code);
+    fputs(",\"bugcheck_params\":[", f);
+    for (int i = 0; i < 4; i++)
+        fprintf(f, "%s\"0x%llx\"", i ? "," : "", (unsigned long long)c->params[i]);
+    fputc(']', f);
+    fprintf(f, ",\"process\":\"System\",\"pid\":4,\"tid\":%u,\"processor\":%u", t->tid, c->cpu);
+    put_hex(f, "faulting_ip", c->fault_ip);
+    fputs(",\"faulting_module\":\"netdrv.sys\"", f);
+    put_hex(f, "faulting_offset", c->fault_ip - c->drv_base);
+    put_location(f, "faulting_location", "netdrv.sys", c->fault_ip - c->drv_base);
+    fprintf(f, ",\"instruction\":\"%s\",\"stack\":[", c->instruction);
+    for (unsigned i = 0; i < c->nframes; i++) {
+        const gen_frame *fr = &c->frames[i];
+        fprintf(f, "%s{\"frame\":%u,\"sp\":\"0x%llx\",\"ip\":\"0x%llx\",\"module\":\"%s\","
+                   "\"offset\":\"0x%llx\",\"method\":\"%s\"}",
+                i ? "," : "", i, (unsigned long long)fr->sp, (unsigned long long)fr->ip, fr->module,
+                (unsigned long long)fr->offset, fr->method);
+    }
+    fputs("],\"stack_end\":\"end\",\"caused_by\":\"netdrv.sys\"", f);
+    put_location(f, "caused_by_location", "netdrv.sys", c->fault_ip - c->drv_base);
+    fprintf(f, ",\"bucket\":\"0xD1_netdrv.sys+0x%llx\",\"bucket_module\":\"0xD1_netdrv.sys\"}\n",
+            (unsigned long long)(c->fault_ip - c->drv_base));
+}
+
 ds_err gen_write_truth(gen_ctx *g, const char *path, uint64_t file_bytes)
 {
     FILE *f = fopen(path, "w");
@@ -200,6 +249,10 @@ ds_err gen_write_truth(gen_ctx *g, const char *path, uint64_t file_bytes)
         write_process(g, f, &g->procs[i]);
     for (size_t i = 0; i < g->nthreads; i++)
         write_thread(g, f, &g->threads[i]);
+    for (unsigned i = 0; i < g->nmods; i++)
+        write_module(f, &g->mods[i], i);
+    if (g->crash.planted)
+        write_crash(g, f);
     for (size_t i = 0; i < g->ndecoys; i++) {
         fprintf(f, "{\"type\":\"decoy\"");
         put_hex(f, "pa", g->decoys[i].pa);

@@ -194,6 +194,13 @@ static void header64(const gen_ctx *g, ds_dump_header64 *h, uint32_t dump_type, 
     memcpy(c + 0x80, &rcx, 8);
     memcpy(c + 0x98, &rsp, 8);
     memcpy(c + 0xf8, &rip, 8);
+    if (g->crash.planted) { /* gen_crash.c: the crash and its KeBugCheckEx frame */
+        h->BugCheckCode = g->crash.code;
+        memcpy(h->BugCheckParameter, g->crash.params, sizeof(h->BugCheckParameter));
+        memcpy(c + 0x78, g->crash.ctx_gpr, sizeof(g->crash.ctx_gpr));
+        memcpy(c + 0xf8, &g->crash.ctx_rip, 8);
+        rip = g->crash.ctx_rip;
+    }
     /* EXCEPTION_RECORD64: breakpoint at KeBugCheckEx, no parameters */
     memset(h->Exception, 0, 0x1c);
     uint32_t code = 0x80000003, eflags = 1;
