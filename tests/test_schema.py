@@ -55,13 +55,20 @@ def main():
         rc, out, err = run([dumpscan, "scan", "-q", "--no-timing"] + inputs)
         assert rc == 1, (rc, err)
         lines += out.splitlines()
-        for build, fmt in (("win10_2004_22h2_x64", "raw"), ("win7_sp1_x86", "full32")):
+        rc, out, err = run([dumpscan, "analyze", "-q"] + inputs)
+        assert rc == 1, (rc, err)
+        lines += out.splitlines()
+        for build, fmt in (("win10_2004_22h2_x64", "raw"), ("win7_sp1_x86", "full32"),
+                           ("win10_2004_22h2_x64", "full")):
             dump = os.path.join(tmp, "%s.%s" % (build, fmt))
             rc, _, err = run([dumpgen, "-o", dump, "--build", build, "--format", fmt,
                               "--size-mib", "32", "--seed", "5", "--quiet"])
             assert rc == 0, err
             rc, out, err = run([dumpscan, "scan", "-q", dump, bad])
             assert rc == 1, (rc, err)
+            lines += out.splitlines()
+            rc, out, err = run([dumpscan, "analyze", "-q", dump])
+            assert rc == 0, (rc, err)
             lines += out.splitlines()
     failures = 0
     for line in lines:

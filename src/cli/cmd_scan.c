@@ -29,6 +29,7 @@
 #include "../../io/pool.h"
 #include "../../io/stream.h"
 #include "../../scan/scan.h"
+#include "../bugcheck.h"
 #include "cli.h"
 #include "recfmt.h"
 #include "run.h"
@@ -200,6 +201,8 @@ typedef struct dump_facts {
     const char *profile_key;
     uint32_t build;
     ds_arch arch;
+    bool has_bugcheck;
+    uint32_t bugcheck_code;
     char notes[256];
 } dump_facts;
 
@@ -232,6 +235,8 @@ static void facts_of(dump_facts *f, const ds_dump *d)
     f->profile_key = d->profile ? d->profile->key : NULL;
     f->build = d->build;
     f->arch = d->arch;
+    f->has_bugcheck = d->has_bugcheck;
+    f->bugcheck_code = d->bugcheck_code;
     snprintf(f->notes, sizeof(f->notes), "%s", d->notes);
 }
 
@@ -282,6 +287,13 @@ static void emit_dump(ds_rec *r, ds_writer *w, const char *path, const dump_job 
     else
         ds_rec_null(r, "build");
     ds_rec_str(r, "arch", ds_arch_name(f->arch));
+    if (f->has_bugcheck) {
+        ds_rec_hex(r, "bugcheck_code", f->bugcheck_code);
+        ds_rec_str(r, "bugcheck_name", ds_bugcheck_name(f->bugcheck_code));
+    } else {
+        ds_rec_null(r, "bugcheck_code");
+        ds_rec_null(r, "bugcheck_name");
+    }
     ds_rec_str(r, "profile", f->profile_key);
     ds_rec_str(r, "status", j->triage ? "triage" : "ok");
     ds_rec_str(r, "io_backend", j->triage ? NULL : s->io_backend);
