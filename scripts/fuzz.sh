@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 secs=${1:-${DUMPSCAN_FUZZ_SECONDS:-60}}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(open scan vtop physmap state)
+[ ${#targets[@]} -gt 0 ] || targets=(open scan vtop physmap state unwind)
 
 if ! command -v clang >/dev/null 2>&1; then
     echo "fuzz: clang is not installed (scripts/setup.sh installs it)" >&2

@@ -52,9 +52,48 @@ def sparse(data, gap=32):
     return bytes(out)
 
 
+def unwind_seeds(outdir):
+    """An image with a PE header, .pdata and UNWIND_INFO for two functions
+    (push rbx; sub rsp,20h / push rbp; sub rsp,30h; lea rbp,[rsp+20h]), a
+    call site before each return address, and the stack those prologs
+    leave; plus a machine-frame function."""
+    img = bytearray(0x3000)
+    img[0:2] = b"MZ"
+    struct.pack_into("<I", img, 0x3c, 0x80)
+    struct.pack_into("<IHHIIIHH", img, 0x80, 0x4550, 0x8664, 1, 0, 0, 0, 0xf0, 0x22)
+    opt = 0x98
+    struct.pack_into("<H", img, opt, 0x20b)
+    struct.pack_into("<I", img, opt + 0x38, 0x3000)
+    struct.pack_into("<I", img, opt + 0x6c, 16)
+    struct.pack_into("<II", img, opt + 0x70 + 3 * 8, 0x2000, 36)
+    sec = opt + 0xf0
+    img[sec:sec + 5] = b".text"
+    struct.pack_into("<IIIIIIHHI", img, sec + 8, 0x1000, 0x1000, 0x1000, 0x1000, 0, 0, 0, 0, 0x60000020)
+    funcs = [(0x1000, 0x1040, 0x2100, [0x0205 | (3 << 8) << 4, 0x0100 | 0x03 << 12], 5, 0),
+             (0x1100, 0x1140, 0x2120, [0x0b03, 0x0625, 0x0270, 0x0150], 11, 0x25),
+             (0x1200, 0x1240, 0x2140, [0x001a], 0, 0)]
+    for i, (b, e, x, codes, prolog, frame) in enumerate(funcs):
+        struct.pack_into("<III", img, 0x2000 + 12 * i, b, e, x)
+        img[x:x + 4] = bytes([1, prolog, len(codes), frame])
+        for k, c in enumerate(codes):
+            struct.pack_into("<H", img, x + 4 + 2 * k, c)
+    img[0x1100 + 11] = 0xe8                       # call DoRead, returns to 0x1110
+    img[0x1200 + 0x20] = 0xe8
+    stk = bytearray(0x400)
+    IMG = 0xfffff80100000000
+    struct.pack_into("<QQQQ", stk, 0x20, 0xb0b0, IMG + 0x1110, 0, 0)
+    struct.pack_into("<Q", stk, 0x80, IMG + 0x1225)
+    head = struct.pack("<QQQ", IMG + 0x1010, 0xffffa00000000000, 0xffffa00000000070)
+    with open(os.path.join(outdir, "unwind", "two_frames"), "wb") as f:
+        f.write(head + struct.pack("<H", len(img) & ~1) + bytes(img) + bytes(stk))
+    head = struct.pack("<QQQ", IMG + 0x1210, 0xffffa00000000100, 0)
+    with open(os.path.join(outdir, "unwind", "machine_frame"), "wb") as f:
+        f.write(head + struct.pack("<H", (len(img) & ~1) | 0x100) + bytes(img) + bytes(stk))
+
+
 def main():
     dumpgen, outdir = sys.argv[1], sys.argv[2]
-    for target in ("open", "scan", "vtop", "physmap", "state"):
+    for target in ("open", "scan", "vtop", "physmap", "state", "unwind"):
         os.makedirs(os.path.join(outdir, target), exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for build, fmt in BUILDS:
@@ -102,6 +141,7 @@ def main():
         f.write(bytes([0]) + struct.pack("<Q", 0x1000000) + runs)
     with open(os.path.join(outdir, "physmap", "bitmap"), "wb") as f:
         f.write(bytes([1]) + struct.pack("<Q", 0x100000) + bytes([0xff, 0x0f, 0, 0x80] * 64))
+    unwind_seeds(outdir)
     with open(os.path.join(outdir, "state", "lines"), "wb") as f:
         f.write(b"dsst1 0123456789abcdef 0123456789abcdef 176411 1711887156724441000 "
                 b"0000000000000000\ndsst1 torn\n\n")
