@@ -56,7 +56,7 @@ static bool sb_reserve(ds_strbuf *sb, size_t extra)
     return true;
 }
 
-void ds_sb_add(ds_strbuf *sb, const void *data, size_t n)
+void ds_sb_add_slow(ds_strbuf *sb, const void *data, size_t n)
 {
     if (!sb_reserve(sb, n))
         return;
@@ -66,9 +66,15 @@ void ds_sb_add(ds_strbuf *sb, const void *data, size_t n)
     sb->p[sb->len] = '\0';
 }
 
-void ds_sb_addc(ds_strbuf *sb, char c)
+void ds_sb_add(ds_strbuf *sb, const void *data, size_t n)
 {
-    ds_sb_add(sb, &c, 1);
+    if (sb->len + n + 1 <= sb->cap && !sb->failed) {
+        memcpy(sb->p + sb->len, data, n);
+        sb->len += n;
+        sb->p[sb->len] = '\0';
+        return;
+    }
+    ds_sb_add_slow(sb, data, n);
 }
 
 void ds_sb_adds(ds_strbuf *sb, const char *s)

@@ -26,7 +26,18 @@ void ds_sb_free(ds_strbuf *sb);
 /* Forget the contents but keep the allocation for reuse. */
 void ds_sb_clear(ds_strbuf *sb);
 void ds_sb_add(ds_strbuf *sb, const void *data, size_t n);
-void ds_sb_addc(ds_strbuf *sb, char c);
+void ds_sb_add_slow(ds_strbuf *sb, const void *data, size_t n);
+
+/* One byte; inline: records are built a character at a time. */
+static inline void ds_sb_addc(ds_strbuf *sb, char c)
+{
+    if (sb->len + 2 <= sb->cap && !sb->failed) {
+        sb->p[sb->len++] = c;
+        sb->p[sb->len] = '\0';
+        return;
+    }
+    ds_sb_add_slow(sb, &c, 1);
+}
 void ds_sb_adds(ds_strbuf *sb, const char *s);
 void ds_sb_printf(ds_strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The text so far ("" when nothing was appended). */

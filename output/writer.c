@@ -144,11 +144,26 @@ static void put_ascii(ds_strbuf *sb, uint8_t c, text_mode mode)
         ds_sb_addc(sb, (char)c);
 }
 
+/* Bytes that every mode copies as they are: printable ASCII but the JSON
+ * specials (so runs of them go in one copy). */
+static inline bool plain_byte(uint8_t c)
+{
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+}
+
 /* Append bytes p[0..n) as text in the given mode (no quotes). */
 static void put_text(ds_strbuf *sb, const uint8_t *p, size_t n, text_mode mode)
 {
     size_t i = 0;
     while (i < n) {
+        size_t run = i;
+        while (run < n && plain_byte(p[run]))
+            run++;
+        if (run > i) {
+            ds_sb_add(sb, p + i, run - i);
+            i = run;
+            continue;
+        }
         size_t len = utf8_valid_len(p + i, n - i);
         if (len == 1) {
             put_ascii(sb, p[i], mode);
@@ -501,9 +516,10 @@ static bool field_begin(ds_rec *r, const char *name)
         r->bad = true;
         return false;
     }
+    size_t nlen = strlen(name);
     if (r->nfields++)
         ds_sb_addc(&r->names, ',');
-    ds_sb_adds(&r->names, name);
+    ds_sb_add(&r->names, name, nlen);
     switch (r->route) {
     case DS_ROUTE_DROP:
         return false;
@@ -513,9 +529,11 @@ static bool field_begin(ds_rec *r, const char *name)
         break;
     }
     if (r->fmt == DS_OUT_NDJSON) {
+        /* names are [A-Za-z0-9_] (valid_name): nothing to escape */
         ds_sb_addc(&r->line, r->nfields > 1 ? ',' : '{');
-        ds_json_string(&r->line, name, strlen(name));
-        ds_sb_addc(&r->line, ':');
+        ds_sb_addc(&r->line, '"');
+        ds_sb_add(&r->line, name, nlen);
+        ds_sb_add(&r->line, "\":", 2);
     } else if (r->nfields > 1) {
         ds_sb_addc(&r->line, ',');
     }
@@ -596,11 +614,37 @@ void ds_rec_str(ds_rec *r, const char *name, const char *s)
     ds_rec_bytes(r, name, s, s ? strlen(s) : 0);
 }
 
+/* Digits of v into the end of b[24] (NUL-terminated); returns the start. */
+static char *fmt_u64(char *b, uint64_t v)
+{
+    char *p = b + 23;
+    *p = 0;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return p;
+}
+
+/* "0x" + lower-case hex digits of v into b[24]; returns the start. */
+static char *fmt_hex(char *b, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *p = b + 23;
+    *p = 0;
+    do {
+        *--p = digits[v & 15];
+        v >>= 4;
+    } while (v);
+    *--p = 'x';
+    *--p = '0';
+    return p;
+}
+
 void ds_rec_u64(ds_rec *r, const char *name, uint64_t v)
 {
     char b[24];
-    snprintf(b, sizeof(b), "%" PRIu64, v);
-    put_plain(r, name, b);
+    put_plain(r, name, fmt_u64(b, v));
 }
 
 void ds_rec_i64(ds_rec *r, const char *name, int64_t v)
@@ -614,13 +658,16 @@ void ds_rec_i64(ds_rec *r, const char *name, int64_t v)
 void ds_rec_hex(ds_rec *r, const char *name, uint64_t v)
 {
     char b[24];
-    snprintf(b, sizeof(b), "0x%" PRIx64, v);
+    char *h = fmt_hex(b, v);
     if (r->route == DS_ROUTE_MAIN && r->fmt == DS_OUT_NDJSON) {
-        if (field_begin(r, name))
-            ds_sb_printf(&r->line, "\"%s\"", b);
+        if (field_begin(r, name)) {
+            ds_sb_addc(&r->line, '"');
+            ds_sb_add(&r->line, h, (size_t)(b + 23 - h));
+            ds_sb_addc(&r->line, '"');
+        }
         return;
     }
-    put_plain(r, name, b);
+    put_plain(r, name, h);
 }
 
 void ds_rec_bool(ds_rec *r, const char *name, bool v)
@@ -654,10 +701,13 @@ typedef void (*elem_fn)(ds_strbuf *sb, const void *arr, size_t i, text_mode mode
 static void hex_elem(ds_strbuf *sb, const void *arr, size_t i, text_mode mode)
 {
     const uint64_t *v = arr;
+    char b[24];
+    char *h = fmt_hex(b, v[i]);
     if (mode == TEXT_JSON)
-        ds_sb_printf(sb, "\"0x%" PRIx64 "\"", v[i]);
-    else
-        ds_sb_printf(sb, "0x%" PRIx64, v[i]);
+        ds_sb_addc(sb, '"');
+    ds_sb_add(sb, h, (size_t)(b + 23 - h));
+    if (mode == TEXT_JSON)
+        ds_sb_addc(sb, '"');
 }
 
 static void str_elem(ds_strbuf *sb, const void *arr, size_t i, text_mode mode)

@@ -243,13 +243,10 @@ static void from_processors(const ds_dump *d, ds_crash *c, uint64_t sp, uint64_t
 
 /* ---- where --------------------------------------------------------------- */
 
-static void disassemble(const ds_dump *d, ds_crash *c)
+static void disassemble(const ds_dump *d, ds_crash *c, csh cs)
 {
     uint8_t code[16];
-    csh cs;
-    if (ds_kread(d, c->faulting_ip, code, sizeof(code)) != DS_OK)
-        return;
-    if (cs_open(CS_ARCH_X86, is64(d) ? CS_MODE_64 : CS_MODE_32, &cs) != CS_ERR_OK)
+    if (!cs || ds_kread(d, c->faulting_ip, code, sizeof(code)) != DS_OK)
         return;
     cs_insn *insn = NULL;
     if (cs_disasm(cs, code, sizeof(code), c->faulting_ip, 1, &insn) == 1) {
@@ -257,7 +254,6 @@ static void disassemble(const ds_dump *d, ds_crash *c)
                  insn[0].op_str[0] ? " " : "", insn[0].op_str);
         cs_free(insn, 1);
     }
-    cs_close(&cs);
 }
 
 static void exception_facts(const ds_dump *d, ds_crash *c, uint64_t *ip)
@@ -281,7 +277,8 @@ static void exception_facts(const ds_dump *d, ds_crash *c, uint64_t *ip)
 }
 
 /* Step 5 (after the walk: the last fallback needs the stack). */
-static void faulting_ip(const ds_dump *d, ds_crash *c, const ds_regs64 *start, bool have_start)
+static void faulting_ip(const ds_dump *d, ds_crash *c, const ds_regs64 *start, bool have_start,
+                        csh cs)
 {
     uint64_t ip = DS_CRASH_NONE;
     const ds_bugcheck_info *bi = c->info;
@@ -301,7 +298,7 @@ static void faulting_ip(const ds_dump *d, ds_crash *c, const ds_regs64 *start, b
     if (ip == DS_CRASH_NONE)
         return;
     c->faulting_module = ds_module_at(&c->mods, ip);
-    disassemble(d, c);
+    disassemble(d, c, cs);
 }
 
 /* Step 7. */
@@ -367,9 +364,12 @@ ds_err ds_crash_analyze(const ds_dump *d, ds_crash *c)
             sp = hdr.gpr[DS_CTX64_RSP]; /* the bug-check stack names the thread */
         from_processors(d, c, sp, &stack_top, &stack_low);
     }
+    csh cs = 0;
+    if (cs_open(CS_ARCH_X86, is64(d) ? CS_MODE_64 : CS_MODE_32, &cs) != CS_ERR_OK)
+        cs = 0;
     if (have_start) {
         ds_stack_env env = {.read = ds_dump_kread_cb, .ctx = (void *)d, .mods = &c->mods,
-                            .pe = c->pe, .is64 = is64(d)};
+                            .pe = c->pe, .is64 = is64(d), .capstone = cs ? (void *)(uintptr_t)cs : NULL};
         /* bound the walk by the crashing stack when the start context is
          * on it (a context from a parameter may sit on another stack: a
          * DPC or interrupt stack, whose end is unknown) */
@@ -379,9 +379,11 @@ ds_err ds_crash_analyze(const ds_dump *d, ds_crash *c)
         ds_stack_walk(&env, &start, &c->stack);
     }
     if (c->has_bugcheck) {
-        faulting_ip(d, c, &start, have_start);
+        faulting_ip(d, c, &start, have_start, cs);
         blame(c);
     }
+    if (cs)
+        cs_close(&cs);
     return DS_OK;
 }
 

@@ -151,8 +151,10 @@ static void push(ds_stack *s, const ds_stack_env *env, const ds_regs64 *r, unsig
 void ds_stack_walk(const ds_stack_env *env, const ds_regs64 *regs, ds_stack *out)
 {
     memset(out, 0, sizeof(*out));
-    csh cs = 0;
-    bool have_cs = cs_open(CS_ARCH_X86, env->is64 ? CS_MODE_64 : CS_MODE_32, &cs) == CS_ERR_OK;
+    csh cs = (csh)(uintptr_t)env->capstone;
+    bool own_cs = !env->capstone;
+    bool have_cs = !own_cs ||
+                   cs_open(CS_ARCH_X86, env->is64 ? CS_MODE_64 : CS_MODE_32, &cs) == CS_ERR_OK;
     ds_regs64 r = *regs;
     push(out, env, &r, DS_FRAME_CONTEXT, false);
     out->end = DS_STACK_END;
@@ -206,6 +208,6 @@ void ds_stack_walk(const ds_stack_env *env, const ds_regs64 *regs, ds_stack *out
     }
     if (out->n == DS_STACK_MAX_FRAMES)
         out->end = DS_STACK_LIMIT;
-    if (have_cs)
+    if (have_cs && own_cs)
         cs_close(&cs);
 }

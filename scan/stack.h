@@ -74,6 +74,8 @@ typedef struct ds_stack_env {
     ds_pe_cache *pe;           /* mods->n entries */
     bool is64;
     uint64_t stack_top;        /* highest stack address + 1, 0 when unknown */
+    void *capstone;            /* an open capstone handle (csh) of the right
+                                  mode, or NULL: the walk opens its own */
 } ds_stack_env;
 
 /* Walk from regs (x86: rip = EIP, gpr[4] = ESP, gpr[5] = EBP). */

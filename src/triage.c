@@ -47,6 +47,7 @@ typedef struct triage_priv {
     atomic_bool indexed;
     ds_err index_err;
     struct ds_triage_block *by_va;   /* blocks sorted by va */
+    bool has_stack;                  /* pub.blocks[0] is the call-stack copy */
     uint64_t *end_max;               /* max(va + size) over by_va[0..i] */
 } triage_priv;
 
@@ -308,8 +309,10 @@ static ds_err load_blocks(ds_dump *d, const ds_triage_dump64 *h, ds_errbuf *eb)
     if (stack) {
         ds_triage_data_block b = {.Address = h->TopOfStack, .Offset = h->CallStackOffset,
                                   .Size = h->SizeOfCallStack};
-        if (accept_block(d, &b, &t->blocks[t->nblocks]))
+        if (accept_block(d, &b, &t->blocks[t->nblocks])) {
             t->nblocks++;
+            priv_of(t)->has_stack = true;
+        }
     }
     for (uint32_t i = 0; i < count; i++) {
         ds_triage_data_block b;
@@ -377,6 +380,14 @@ ds_err ds_triage_kread(const ds_triage *t, const ds_file *f, uint64_t va, void *
     uint8_t *out = buf;
     if (len && va > UINT64_MAX - (len - 1))
         return DS_ERR_RANGE;
+    /* Stack walks read the call-stack copy over and over: a read inside it
+     * is served from it without a lookup (a data block covering the same
+     * stack holds the same bytes). */
+    if (p->has_stack) {
+        const struct ds_triage_block *sb = &t->blocks[0];
+        if (va >= sb->va && va - sb->va <= sb->size && len <= sb->size - (va - sb->va))
+            return ds_file_read(f, sb->file_off + (va - sb->va), buf, len);
+    }
     /* The first few reads (NtBuildLab at open) scan the blocks; only a
      * caller that keeps reading pays for the sorted index. */
     bool use_index = atomic_load(&p->indexed) || atomic_fetch_add(&p->lookups, 1) >= 16;
