@@ -61,8 +61,10 @@ echo "== $n_real real minidumps (copies), page cache warm, best of $reps"
 printf '%-34s %9s %12s\n' run seconds dumps/s
 for j in "" "-j 1"; do
     a=$(best_secs "$ds" analyze -q $j -o /dev/null "$dir/real")
+    n=$(best_secs "$ds" analyze -q --no-drivers $j -o /dev/null "$dir/real")
     i=$(best_secs "$ds" info -q $j -o /dev/null "$dir/real")
     printf '%-34s %9s %12s\n' "analyze ${j:-(all cores)}" "$a" "$(rate "$n_real" "$a")"
+    printf '%-34s %9s %12s\n' "analyze --no-drivers ${j:-(all cores)}" "$n" "$(rate "$n_real" "$n")"
     printf '%-34s %9s %12s\n' "info ${j:-(all cores)}" "$i" "$(rate "$n_real" "$i")"
 done
 find "$dir/real" -type f | sort > "$dir/real.list"

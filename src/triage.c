@@ -96,6 +96,12 @@ size_t ds_utf16le_to_utf8(const uint8_t *in, size_t n, char *out, size_t cap)
         uint32_t u = (uint32_t)in[2 * i] | (uint32_t)in[2 * i + 1] << 8;
         if (u == 0)
             break;
+        if (u < 0x80) { /* ASCII: the common case of driver names */
+            if (pos + 1 >= cap)
+                break;
+            out[pos++] = (char)u;
+            continue;
+        }
         uint32_t cp = u;
         if (u >= 0xd800 && u <= 0xdbff && i + 1 < n) {
             uint32_t lo = (uint32_t)in[2 * i + 2] | (uint32_t)in[2 * i + 3] << 8;

@@ -333,6 +333,9 @@ def check_formats(binary, paths, top):
                 stack = rows[1][rows[0].index("stack")]
                 check(stack.split(";")[0].split(" ")[0] == "0" and "context" in stack,
                       f"crash.csv stack cell: {stack[:80]!r}")
+    rc, out, err, _ = run(binary, "analyze", "-q", "--no-drivers", *paths)
+    kinds = {r["type"] for r in records(out)}
+    check(rc == 0 and "driver" not in kinds and "crash" in kinds, f"--no-drivers: {kinds}")
     rc, out, err, _ = run(binary, "analyze", "-q", "-f", "table", *paths)
     text = out.decode()
     check(rc == 0 and text.count("FAILURE_BUCKET_ID:") == len(paths) and "STACK_TEXT:" in text

@@ -576,6 +576,42 @@ static void test_walk_scan_unverified(void **state)
     assert_true(s.end == DS_STACK_LIMIT || s.end == DS_STACK_UNREADABLE);
 }
 
+/* x86: the saved-EBP chain, frame by frame, ending at a zero EBP. */
+static void test_walk_x86_ebp(void **state)
+{
+    (void)state;
+    static uint8_t stk32[0x200];
+    memset(stk32, 0, sizeof(stk32));
+    const uint64_t base = 0x80400000ull, s0 = 0x8a000000ull;
+    mem m = {.nr = 1};
+    m.r[0] = (region){s0, stk32, sizeof(stk32)};
+    ds_module mod;
+    memset(&mod, 0, sizeof(mod));
+    snprintf(mod.name, sizeof(mod.name), "ntkrnlpa.exe");
+    mod.base = base;
+    mod.size = 0x100000;
+    size_t order[1] = {0};
+    ds_modlist ml = {.v = &mod, .n = 1, .by_base = order};
+    ds_pe_cache pe[1] = {0};
+    ds_stack_env env = {.read = mem_read, .ctx = &m, .mods = &ml, .pe = pe, .is64 = false,
+                        .stack_top = s0 + sizeof(stk32)};
+    /* frames at s0+0x40 and s0+0x80: [ebp] = next ebp, [ebp+4] = return */
+    uint32_t f1[2] = {(uint32_t)(s0 + 0x80), (uint32_t)(base + 0x1234)};
+    uint32_t f2[2] = {0, (uint32_t)(base + 0x5678)};
+    memcpy(stk32 + 0x40, f1, 8);
+    memcpy(stk32 + 0x80, f2, 8);
+    ds_regs64 r = regs_at(base + 0x100, s0 + 0x10);
+    r.gpr[DS_CTX64_RBP] = s0 + 0x40;
+    ds_stack s;
+    ds_stack_walk(&env, &r, &s);
+    assert_true(s.n >= 3);
+    assert_int_equal(s.f[1].ip, base + 0x1234);
+    assert_int_equal(s.f[1].method, DS_FRAME_EBP);
+    assert_int_equal(s.f[1].sp, s0 + 0x48);
+    assert_int_equal(s.f[2].ip, base + 0x5678);
+    assert_int_equal(s.f[2].method, DS_FRAME_EBP);
+}
+
 /* ---- names and buckets ------------------------------------------------- */
 
 static void test_base_names_and_buckets(void **state)
@@ -657,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_walk),
         cmocka_unit_test(test_walk_scan_skips_noise),
         cmocka_unit_test(test_walk_scan_unverified),
+        cmocka_unit_test(test_walk_x86_ebp),
         cmocka_unit_test(test_base_names_and_buckets),
         cmocka_unit_test(test_bugcheck_table),
     };

@@ -43,6 +43,8 @@ static void analyze_usage(FILE *f)
           "                     the bucket table)\n"
           "  -o, --output PATH  write to PATH; a directory (or PATH/) gets one file per\n"
           "                     record type (crash, driver, bucket, error, summary)\n"
+          "      --no-drivers   leave out the driver records (the module list of each\n"
+          "                     dump; about half the output of a minidump)\n"
           "  -j, --threads N    worker threads (default: the CPUs this process may use)\n"
           "      --jobs N       dumps in flight at once (default: the worker count)\n"
           "      --sort         write dumps in input order (default: as they finish)\n"
@@ -62,10 +64,12 @@ static void analyze_usage(FILE *f)
           f);
 }
 
-static int parse_analyze_args(int argc, char **argv, run_opts *o)
+static int parse_analyze_args(int argc, char **argv, run_opts *o, bool *no_drivers)
 {
+    enum { O_NODRIVERS = 256 };
     static const struct option longopts[] = {
         RUN_LONGOPTS,
+        {"no-drivers", no_argument, NULL, O_NODRIVERS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -77,6 +81,10 @@ static int parse_analyze_args(int argc, char **argv, run_opts *o)
             return DS_EXIT_USAGE;
         if (shared > 0)
             continue;
+        if (c == O_NODRIVERS) {
+            *no_drivers = true;
+            continue;
+        }
         if (c == 'h') {
             analyze_usage(stdout);
             return DS_EXIT_OK;
@@ -123,6 +131,7 @@ typedef struct analyze_payload {
 
 typedef struct analyze_run {
     const run_opts *o;
+    bool no_drivers;
     ds_writer *w;
     bucket *buckets;
     size_t nbuckets, cap;
@@ -412,7 +421,7 @@ static void analyze_process(void *ctx, unsigned slot, const run_input *in, run_o
     } else {
         emit_crash(in->rec, ar->w, in, &c);
         e = rec_done(in->rec, p->b);
-        if (e == DS_OK)
+        if (e == DS_OK && !ar->no_drivers)
             e = emit_drivers(in->rec, ar->w, p->b, in, &c.mods);
     }
     take_key(&p->key, &c);
@@ -514,10 +523,11 @@ int cmd_analyze(int argc, char **argv)
 {
     run_opts o;
     run_opts_default(&o);
-    int st = parse_analyze_args(argc, argv, &o);
+    bool no_drivers = false;
+    int st = parse_analyze_args(argc, argv, &o, &no_drivers);
     if (st >= 0)
         return st;
-    analyze_run ar = {.o = &o};
+    analyze_run ar = {.o = &o, .no_drivers = no_drivers};
     ds_rec_init(&ar.rec);
     ds_sb_init(&ar.text);
     run_cmd cmd = {
