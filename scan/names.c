@@ -9,6 +9,7 @@ static const char *const view_names[DS_VIEW_COUNT] = {
 static const char *const check_names[DS_CHECK_COUNT] = {
     "pool_header", "object_type", "dispatcher", "id", "dtb", "name",
     "times", "links", "links_back", "thread_owner", "unreadable", "waitlist",
+    "type_unverified",
 };
 
 static const char *const reason_names[DS_REASON_COUNT] = {

@@ -40,8 +40,11 @@ enum ds_check {
     DS_CHK_THREAD_OWNER = 1u << 9,  /* KTHREAD.Process is a process object */
     DS_CHK_UNREADABLE = 1u << 10,   /* part of the body could not be read */
     DS_CHK_WAITLIST = 1u << 11,     /* DISPATCHER WaitListHead canonical */
+    DS_CHK_TYPE_UNVERIFIED = 1u << 12, /* OBJECT_HEADER type could not be
+                                        * decoded (Windows 10+ cookie needs a
+                                        * kernel VA none gave); weight 0 */
 };
-#define DS_CHECK_COUNT 12
+#define DS_CHECK_COUNT 13
 const char *ds_check_name(unsigned bit_index);
 
 /* Reasons given with verdicts. */

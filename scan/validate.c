@@ -39,6 +39,7 @@ static const int check_weight[DS_CHECK_COUNT] = {
     [9] = 15,  /* THREAD_OWNER */
     [10] = 10, /* UNREADABLE */
     [11] = 10, /* WAITLIST */
+    [12] = 0,  /* TYPE_UNVERIFIED: no evidence either way, said so */
 };
 
 int ds_score_from_failed(uint32_t failed)
@@ -288,14 +289,31 @@ static unsigned max_opt_headers(const ds_profile *p)
     return opt_headers_len(p, 0xff);
 }
 
+/* Does the body at pool + body_off start with this object kind's
+ * DISPATCHER_HEADER (type, and size when the build's is known)? */
+static bool body_dispatcher_at(const ds_vctx *vc, uint64_t pool_pa, uint64_t pool_va,
+                               uint64_t body_off, bool is_proc)
+{
+    uint8_t b[4];
+    if (ds_obj_read(vc, pool_pa, pool_va, body_off, b, sizeof(b)) < sizeof(b))
+        return false;
+    uint8_t size = is_proc ? vc->p->process_dispatcher_size : vc->p->thread_dispatcher_size;
+    return b[0] == (is_proc ? 3 : 6) && (size == 0 || b[2] == size);
+}
+
 /* Win8+: the object header follows the pool header and the optional
- * headers named by its own InfoMask; try each aligned position. */
+ * headers named by its own InfoMask; try each aligned position.  A type
+ * match wins at once.  Without a decodable type (the Windows 10 cookie
+ * needs the header's VA, unknown for a page no kernel PTE maps) garbage
+ * can pass the InfoMask test at a second position too: there the first
+ * position whose body starts with the right DISPATCHER_HEADER wins, else
+ * the first plausible one. */
 static bool locate_top_down(const ds_vctx *vc, uint64_t pool_pa, uint64_t pool_va, bool is_proc,
                             unsigned block_bytes, ds_pool_obj *out)
 {
     const ds_profile *p = vc->p;
     unsigned limit = max_opt_headers(p);
-    bool found = false;
+    bool found = false, found_dispatcher = false;
     for (unsigned a = 0; a <= limit; a += p->pool_align) {
         uint64_t hdr_off = p->pool_header_size + a;
         if (hdr_off + p->oh_body + min_body(p, is_proc) > block_bytes)
@@ -319,11 +337,19 @@ static bool locate_top_down(const ds_vctx *vc, uint64_t pool_pa, uint64_t pool_v
         int t = header_type_check(vc, hpa, hva, is_proc);
         if (t == 0)
             continue;
-        out->body_off = hdr_off + p->oh_body;
-        out->type_ok = t;
-        found = true;
-        if (t == 1)
-            break;
+        uint64_t body_off = hdr_off + p->oh_body;
+        if (t == 1) {
+            out->body_off = body_off;
+            out->type_ok = 1;
+            return true;
+        }
+        bool disp = body_dispatcher_at(vc, pool_pa, pool_va, body_off, is_proc);
+        if (!found || (disp && !found_dispatcher)) {
+            out->body_off = body_off;
+            out->type_ok = t;
+            found = true;
+            found_dispatcher = disp;
+        }
     }
     return found;
 }
@@ -548,6 +574,8 @@ int ds_validate_process(const ds_vctx *vc, uint64_t body_pa, uint64_t body_va, d
     int t = ds_object_type_check(vc, body_pa, body_va, true);
     if (t == 0)
         failed |= DS_CHK_OBJECT_TYPE;
+    else if (t < 0)
+        failed |= DS_CHK_TYPE_UNVERIFIED;
     o->failed = failed;
     o->score = ds_score_from_failed(failed);
     return o->score;
@@ -630,6 +658,8 @@ int ds_validate_thread(const ds_vctx *vc, uint64_t body_pa, uint64_t body_va, ds
     int t = ds_object_type_check(vc, body_pa, body_va, false);
     if (t == 0)
         failed |= DS_CHK_OBJECT_TYPE;
+    else if (t < 0)
+        failed |= DS_CHK_TYPE_UNVERIFIED;
     o->failed = failed;
     o->score = ds_score_from_failed(failed);
     return o->score;

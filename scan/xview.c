@@ -266,12 +266,50 @@ static void resolve_unmapped(xv *x, ds_proc *o)
     }
 }
 
+/* With its VA recovered, the type of an unmapped record can be decoded
+ * (the header is read from the physical page, the cookie byte comes from
+ * the VA): settle the check it could not pass before. */
+static void recheck_type(xv *x, ds_proc *o)
+{
+    if (o->score < 0 || o->eprocess_va == DS_NO_VALUE || !(o->failed & DS_CHK_TYPE_UNVERIFIED))
+        return;
+    int t = ds_object_type_check(x->vc, o->eprocess_pa, o->eprocess_va, true);
+    if (t < 0)
+        return;
+    o->failed &= ~DS_CHK_TYPE_UNVERIFIED;
+    if (t == 0)
+        o->failed |= DS_CHK_OBJECT_TYPE;
+    o->score = ds_score_from_failed(o->failed);
+}
+
+/* A thread whose KTHREAD.Process names a process record that no kernel
+ * PTE maps failed its owner check only for want of a readable page:
+ * the record (found physically, VA recovered) with the same PID is its
+ * owner. */
+static void settle_thread_owners(xv *x)
+{
+    for (size_t i = 0; i < x->r->nthreads; i++) {
+        ds_thread *t = &x->r->threads[i];
+        uint32_t idx;
+        if (!(t->failed & DS_CHK_THREAD_OWNER) || !map_get(&x->proc_by_va, t->eprocess_va, &idx))
+            continue;
+        const ds_proc *o = &x->r->procs[idx];
+        if (o->pid != t->pid || !(o->reasons & DS_RSN_KERNEL_UNMAPPED) ||
+            (o->failed & (DS_CHK_DISPATCHER | DS_CHK_OBJECT_TYPE)))
+            continue;
+        t->failed &= ~DS_CHK_THREAD_OWNER;
+        t->score = ds_score_from_failed(t->failed);
+    }
+}
+
 static void index_records(xv *x)
 {
     for (size_t i = 0; i < x->r->nprocs; i++) {
         ds_proc *o = &x->r->procs[i];
-        if (o->eprocess_va == DS_NO_VALUE)
+        if (o->eprocess_va == DS_NO_VALUE) {
             resolve_unmapped(x, o);
+            recheck_type(x, o);
+        }
         if (o->score >= 0 && o->eprocess_va != DS_NO_VALUE &&
             !map_get(&x->proc_by_va, o->eprocess_va, NULL))
             map_put(&x->proc_by_va, o->eprocess_va, (uint32_t)i);
@@ -782,6 +820,7 @@ ds_err ds_xview(const ds_vctx *vc, ds_scan_result *r, int min_score)
         return DS_ERR_NOMEM;
     }
     index_records(&x);
+    settle_thread_owners(&x);
     if (vc->d->kvas.mode != DS_PAGING_NONE) {
         list_view(&x);
         thread_lists(&x);

@@ -213,18 +213,26 @@ static void check_process(const char *key, const char *fmt, const ds_scan_result
           t->category, p->unlinked, t->linked);
     CHECK(!!(p->sources & DS_VIEW_CID) == t->in_cid, "%s (%s) cid view %d, truth %d", t->name,
           t->category, !!(p->sources & DS_VIEW_CID), t->in_cid);
+    CHECK(!(p->failed & (DS_CHK_TYPE_UNVERIFIED | DS_CHK_OBJECT_TYPE)),
+          "%s (%s) object type not verified (failed 0x%x)", t->name, t->category, p->failed);
     if (strstr(t->category, "tag_wiped"))
         CHECK(!(p->sources & DS_VIEW_POOL) && p->tag_wiped, "%s tag-wiped but sources 0x%x",
               t->name, p->sources);
 }
 
 static void check_thread(const char *key, const char *fmt, const ds_scan_result *r,
-                         const tthread *tt)
+                         const truth *tr, const tthread *tt)
 {
     const ds_thread *t = find_thread(r, tt->va);
     CHECK(t, "thread tid %" PRIu64 " at va 0x%" PRIx64 " not reported", tt->tid, tt->va);
     if (!t)
         return;
+    /* A thread of a live planted process has an owner, mapped or not. */
+    for (size_t k = 0; k < tr->np; k++)
+        if (tr->p[k].pid == tt->pid && strcmp(tr->p[k].category, "terminated_freed") != 0)
+            CHECK(!(t->failed & DS_CHK_THREAD_OWNER),
+                  "tid %" PRIu64 " of %s (%s) fails thread_owner", tt->tid, tr->p[k].name,
+                  tr->p[k].category);
     CHECK(t->tid == tt->tid && t->pid == tt->pid, "thread tid %" PRIu64 "/%" PRIu64 " pid %" PRIu64
           "/%" PRIu64, t->tid, tt->tid, t->pid, tt->pid);
     CHECK(t->ethread_pa == tt->pa, "tid %" PRIu64 " pa 0x%" PRIx64 " != 0x%" PRIx64, tt->tid,
@@ -243,14 +251,16 @@ static void check_thread(const char *key, const char *fmt, const ds_scan_result 
               tt->tid, t->rip, t->rsp, tt->trap_ip, tt->trap_sp);
 }
 
-static void scan_case(const char *key, const char *fmt)
+static void scan_case_with(const char *key, const char *fmt, unsigned size_mib, uint64_t seed,
+                           bool noise)
 {
     char dir[] = "/tmp/ds_scan_XXXXXX";
     assert_non_null(mkdtemp(dir));
     char path[128], tpath[160];
     snprintf(path, sizeof(path), "%s/d.dmp", dir);
     snprintf(tpath, sizeof(tpath), "%s.truth.ndjson", path);
-    gen_opts go = {.out_path = path, .build_key = key, .size_mib = 32, .seed = 7};
+    gen_opts go = {.out_path = path, .build_key = key, .size_mib = size_mib, .seed = seed,
+                   .noise = noise};
     assert_true(gen_format_parse(fmt, &go.format));
     gen_summary sum;
     ds_errbuf eb = {{0}};
@@ -291,21 +301,38 @@ static void scan_case(const char *key, const char *fmt)
                   "decoy at 0x%" PRIx64 " reported", tr.decoy[k]);
     }
     for (size_t i = 0; i < tr.nt; i++)
-        check_thread(key, fmt, &r, &tr.t[i]);
+        check_thread(key, fmt, &r, &tr, &tr.t[i]);
     for (size_t i = 0; i < r.nthreads; i++)
         for (size_t k = 0; k < tr.nd; k++)
             CHECK(tr.decoy[k] != r.threads[i].ethread_pa && tr.decoy[k] != r.threads[i].pool_pa,
                   "decoy at 0x%" PRIx64 " reported as a thread", tr.decoy[k]);
     CHECK(r.nthreads == tr.nt, "%zu threads reported, truth has %zu", r.nthreads, tr.nt);
+    /* The list view: every entry reached is a reported row, and an
+     * undamaged list is walked back to its head. */
+    size_t listed = 0, linked = 0;
+    for (size_t i = 0; i < r.nprocs; i++)
+        listed += (r.procs[i].sources & DS_VIEW_LIST) != 0;
+    for (size_t i = 0; i < tr.np; i++)
+        linked += tr.p[i].linked;
+    CHECK(r.stats.list_entries == listed && listed == linked,
+          "list_entries %u, rows with list %zu, linked in truth %zu", r.stats.list_entries,
+          listed, linked);
+    CHECK(r.stats.list_complete && r.stats.list_status == DS_LIST_OK,
+          "list_complete %d list_status %u", r.stats.list_complete, r.stats.list_status);
     if (failures != before)
-        print_error("%s %s: %d problems (tag_hits %" PRIu64 " struct_hits %" PRIu64 ")\n", key,
-                    fmt, failures - before, r.stats.tag_hits, r.stats.struct_hits);
+        print_error("%s %s seed %" PRIu64 "%s: %d problems (tag_hits %" PRIu64 " struct_hits %" PRIu64 ")\n", key,
+                    fmt, seed, noise ? " noise" : "", failures - before, r.stats.tag_hits, r.stats.struct_hits);
     free_truth(&tr);
     ds_scan_result_free(&r);
     ds_dump_close(d);
     unlink(path);
     unlink(tpath);
     rmdir(dir);
+}
+
+static void scan_case(const char *key, const char *fmt)
+{
+    scan_case_with(key, fmt, 32, 7, false);
 }
 
 static void test_scan_all_builds_and_formats(void **state)
@@ -320,6 +347,23 @@ static void test_scan_all_builds_and_formats(void **state)
         size_t n = p->is64 ? 6 : 3;
         for (size_t f = 0; f < n; f++)
             scan_case(gen_build_keys[k], fmts[f]);
+    }
+    assert_int_equal(failures, 0);
+}
+
+/* Raw images full of random bytes, several seeds per x64 build: the
+ * placement of the `unmapped` process (alone on a page no kernel PTE
+ * maps) and the noise around every object change with the seed.  Each
+ * process must still be found at its place, with its threads owned. */
+static void test_scan_noisy_raw_seeds(void **state)
+{
+    (void)state;
+    for (size_t k = 0; gen_build_keys[k]; k++) {
+        const ds_profile *p = ds_profile_by_key(gen_build_keys[k]);
+        if (!p->is64)
+            continue;
+        for (uint64_t seed = 1; seed <= 4; seed++)
+            scan_case_with(gen_build_keys[k], "raw", 64, seed, true);
     }
     assert_int_equal(failures, 0);
 }
@@ -403,6 +447,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scan_all_builds_and_formats),
+        cmocka_unit_test(test_scan_noisy_raw_seeds),
         cmocka_unit_test(test_corrupted_list_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
