@@ -302,18 +302,25 @@ static bool body_dispatcher_at(const ds_vctx *vc, uint64_t pool_pa, uint64_t poo
 }
 
 /* Win8+: the object header follows the pool header and the optional
- * headers named by its own InfoMask; try each aligned position.  A type
- * match wins at once.  Without a decodable type (the Windows 10 cookie
- * needs the header's VA, unknown for a page no kernel PTE maps) garbage
- * can pass the InfoMask test at a second position too: there the first
- * position whose body starts with the right DISPATCHER_HEADER wins, else
- * the first plausible one. */
+ * headers named by its own InfoMask; try each aligned position and keep
+ * the best.  Garbage can pass the InfoMask test at a second position,
+ * and even the type test: a zeroed header decodes to the right type
+ * whenever the header-VA byte equals the key (1 in 256 on Windows 10+),
+ * and without a VA the type cannot be decoded at all.  So a position is
+ * ranked by its type test (match over undecidable) and by whether its
+ * body starts with the right DISPATCHER_HEADER; the first of the best
+ * rank wins. */
+static int top_down_rank(int type, bool dispatcher)
+{
+    return (type == 1 ? 2 : 0) + (dispatcher ? 1 : 0);
+}
+
 static bool locate_top_down(const ds_vctx *vc, uint64_t pool_pa, uint64_t pool_va, bool is_proc,
                             unsigned block_bytes, ds_pool_obj *out)
 {
     const ds_profile *p = vc->p;
     unsigned limit = max_opt_headers(p);
-    bool found = false, found_dispatcher = false;
+    int best = -1;
     for (unsigned a = 0; a <= limit; a += p->pool_align) {
         uint64_t hdr_off = p->pool_header_size + a;
         if (hdr_off + p->oh_body + min_body(p, is_proc) > block_bytes)
@@ -338,20 +345,16 @@ static bool locate_top_down(const ds_vctx *vc, uint64_t pool_pa, uint64_t pool_v
         if (t == 0)
             continue;
         uint64_t body_off = hdr_off + p->oh_body;
-        if (t == 1) {
-            out->body_off = body_off;
-            out->type_ok = 1;
-            return true;
-        }
-        bool disp = body_dispatcher_at(vc, pool_pa, pool_va, body_off, is_proc);
-        if (!found || (disp && !found_dispatcher)) {
+        int rank = top_down_rank(t, body_dispatcher_at(vc, pool_pa, pool_va, body_off, is_proc));
+        if (rank > best) {
             out->body_off = body_off;
             out->type_ok = t;
-            found = true;
-            found_dispatcher = disp;
+            best = rank;
+            if (rank == top_down_rank(1, true))
+                break;
         }
     }
-    return found;
+    return best >= 0;
 }
 
 /* Before Win8 the object sits at the end of the pool block. */

@@ -218,6 +218,10 @@ static void check_process(const char *key, const char *fmt, const ds_scan_result
     if (strstr(t->category, "tag_wiped"))
         CHECK(!(p->sources & DS_VIEW_POOL) && p->tag_wiped, "%s tag-wiped but sources 0x%x",
               t->name, p->sources);
+    else
+        CHECK((p->sources & DS_VIEW_POOL) && !p->tag_wiped,
+              "%s (%s) pool tag intact but tag_wiped %d sources 0x%x", t->name, t->category,
+              p->tag_wiped, p->sources);
 }
 
 static void check_thread(const char *key, const char *fmt, const ds_scan_result *r,
@@ -237,6 +241,8 @@ static void check_thread(const char *key, const char *fmt, const ds_scan_result 
           "/%" PRIu64, t->tid, tt->tid, t->pid, tt->pid);
     CHECK(t->ethread_pa == tt->pa, "tid %" PRIu64 " pa 0x%" PRIx64 " != 0x%" PRIx64, tt->tid,
           t->ethread_pa, tt->pa);
+    CHECK((t->sources & DS_VIEW_POOL) && !t->tag_wiped, "tid %" PRIu64 " tag_wiped %d sources 0x%x",
+          tt->tid, t->tag_wiped, t->sources);
     CHECK(t->start_address == tt->start && t->win32_start_address == tt->win32_start &&
               t->teb == tt->teb,
           "tid %" PRIu64 " start/win32start/teb differ", tt->tid);
