@@ -17,31 +17,28 @@
  *      the first block that ds_kdbg_read validates and whose KernBase is
  *      this image;
  *   3. x64 only: find nt!KdCopyDataBlock in the executable sections by
- *      its shape: a `cmp byte ptr [rip+X], 0` (80 3D rel32 00; X =
- *      KdpDataBlockEncoded) followed within KDBG_FN_WINDOW bytes by the
- *      first `lea r64, [rip+Y]` (Y = KdDebuggerDataBlock), the next
- *      `mov r64, [rip+A]` (A = KiWaitNever), the next `mov/xor r64,
- *      [rip+B]` (B = KiWaitAlways), and a `bswap`.  Read the two keys and
- *      decode the block at Y.
+ *      its shape (kdcopy.c: any instruction order, byte prefilter before
+ *      disassembly), read the two keys it names and decode the block it
+ *      names; the first proposal whose block decodes to a valid KDBG of
+ *      this image wins.
  * Each search reads at most KDBG_MAX_PAGES pages and tries at most
- * KDBG_MAX_CANDIDATES hits in total, whatever the section table says
- * (sections may overlap or repeat in a hostile image).
+ * KDBG_MAX_CANDIDATES tag hits or prefiltered code candidates, whatever
+ * the section table says (sections may overlap or repeat in a hostile
+ * image).
  */
 #include "kboot.h"
 
-#include <capstone/capstone.h>
 #include <string.h>
 
 #include "dumpfmt.h"
+#include "kdcopy.h"
 #include "le.h"
 
 #define PAGE 0x1000ull
 #define KDBG_MAX_SIZE 0x1000u
 #define PE_MAX_IMAGE (64ull << 20)
 #define PE_MAX_SECTIONS 96u
-#define KDBG_FN_WINDOW 0x80u       /* bytes after the cmp examined */
-#define KDBG_FN_MAX_INSNS 48u      /* instructions decoded per candidate */
-#define KDBG_MAX_CANDIDATES 4096u  /* tag hits / cmp patterns tried per search */
+#define KDBG_MAX_CANDIDATES 4096u  /* tag hits / prefiltered code candidates per search */
 #define KDBG_MAX_PAGES (PE_MAX_IMAGE / PAGE) /* pages read per search, all sections */
 #define KBASE_MAX_BACK (1ull << 30) /* cap on ds_find_kernel_base's max_back */
 
@@ -347,137 +344,41 @@ static bool tag_search_section(const ds_vas *kvas, const pe_image *img, uint64_t
 }
 
 /* ------------------------------------------------------------------ */
-/* KdCopyDataBlock via capstone                                        */
+/* KdCopyDataBlock (kdcopy.c finds it; a proposal is accepted when its */
+/* keys decode a valid KDBG of this image)                             */
 /* ------------------------------------------------------------------ */
 
-/* Target of a RIP-relative memory operand, or 0 when op is not one. */
-static uint64_t rip_target(const cs_insn *insn, const cs_x86_op *op)
+typedef struct kdcopy_try {
+    const ds_vas *kvas;
+    const pe_image *img;
+    ds_kdbg *out;
+} kdcopy_try;
+
+static bool try_kdcopy(void *ctx, const ds_kdcopy_refs *r)
 {
-    if (op->type != X86_OP_MEM || op->mem.base != X86_REG_RIP || op->mem.index != X86_REG_INVALID)
-        return 0;
-    return insn->address + insn->size + (uint64_t)op->mem.disp;
-}
-
-static bool is_reg64(const cs_x86_op *op)
-{
-    return op->type == X86_OP_REG && op->size == 8;
-}
-
-typedef struct kdcopy {
-    uint64_t flag_va;   /* KdpDataBlockEncoded */
-    uint64_t block_va;  /* KdDebuggerDataBlock */
-    uint64_t never_va;  /* KiWaitNever */
-    uint64_t always_va; /* KiWaitAlways */
-} kdcopy;
-
-/* Decode from code (len bytes at address va) and check the
- * KdCopyDataBlock shape described at the top of the file. */
-static bool match_kdcopy(csh cs, cs_insn *insn, const uint8_t *code, size_t len, uint64_t va,
-                         kdcopy *kc)
-{
-    const uint8_t *p = code;
-    size_t left = len;
-    uint64_t addr = va;
-    unsigned step = 0; /* 0 cmp, 1 lea, 2 mov never, 3 mov/xor always */
-    bool bswap = false;
-    memset(kc, 0, sizeof(*kc));
-
-    for (unsigned n = 0; n < KDBG_FN_MAX_INSNS && left; n++) {
-        if (!cs_disasm_iter(cs, &p, &left, &addr, insn))
-            return false;
-        const cs_x86 *x = &insn->detail->x86;
-        if (step == 0) {
-            if (insn->id != X86_INS_CMP || x->op_count != 2 || x->operands[0].size != 1 ||
-                x->operands[1].type != X86_OP_IMM || x->operands[1].imm != 0)
-                return false;
-            kc->flag_va = rip_target(insn, &x->operands[0]);
-            if (!kc->flag_va)
-                return false;
-            step = 1;
-            continue;
-        }
-        if (insn->id == X86_INS_INT3)
-            return false; /* padding: the function ended */
-        uint64_t t = 0;
-        if (insn->id == X86_INS_BSWAP)
-            bswap = true;
-        else if (x->op_count == 2 && is_reg64(&x->operands[0]))
-            t = rip_target(insn, &x->operands[1]);
-        if (t && step == 1 && insn->id == X86_INS_LEA) {
-            kc->block_va = t;
-            step = 2;
-        } else if (t && step == 2 && insn->id == X86_INS_MOV) {
-            kc->never_va = t;
-            step = 3;
-        } else if (t && step == 3 && (insn->id == X86_INS_MOV || insn->id == X86_INS_XOR)) {
-            kc->always_va = t;
-            step = 4;
-        }
-        if (step == 4 && bswap)
-            return true;
-    }
-    return false;
-}
-
-/* Try a found KdCopyDataBlock shape: read the keys and the block. */
-static bool try_kdcopy(const ds_vas *kvas, const pe_image *img, const kdcopy *kc, ds_kdbg *out)
-{
-    ds_kdbg_keys keys = {.kdp_data_block_encoded = kc->flag_va};
-    if (ds_vread_u64(kvas, kc->never_va, &keys.ki_wait_never) != DS_OK ||
-        ds_vread_u64(kvas, kc->always_va, &keys.ki_wait_always) != DS_OK)
+    kdcopy_try *t = ctx;
+    ds_kdbg_keys keys = {.kdp_data_block_encoded = r->flag_va};
+    if (ds_vread_u64(t->kvas, r->never_va, &keys.ki_wait_never) != DS_OK ||
+        ds_vread_u64(t->kvas, r->always_va, &keys.ki_wait_always) != DS_OK)
         return false;
-    return ds_kdbg_read(kvas, kc->block_va, &keys, out, NULL) == DS_OK &&
-           out->kern_base == img->base;
-}
-
-/* Scan one executable section for `80 3D rel32 00` and test each hit.
- * A window of two pages lets a function start near a page end. */
-static bool code_search_section(const ds_vas *kvas, const pe_image *img, uint64_t start,
-                                uint64_t end, csh cs, cs_insn *insn, scan_budget *b,
-                                ds_kdbg *out)
-{
-    uint8_t win[2 * PAGE];
-    bool have_next = ds_vread(kvas, start, win + PAGE, PAGE) == DS_OK;
-    for (uint64_t va = start; va < end && spend_page(b); va += PAGE) {
-        bool have_cur = have_next;
-        memcpy(win, win + PAGE, PAGE);
-        have_next = va + PAGE < end && ds_vread(kvas, va + PAGE, win + PAGE, PAGE) == DS_OK;
-        if (!have_next)
-            memset(win + PAGE, 0xcc, PAGE);
-        if (!have_cur)
-            continue;
-        for (unsigned off = 0; off < PAGE; off++) {
-            if (win[off] != 0x80 || win[off + 1] != 0x3d || win[off + 6] != 0)
-                continue;
-            if (!spend_candidate(b))
-                return false;
-            kdcopy kc;
-            if (match_kdcopy(cs, insn, win + off, KDBG_FN_WINDOW, va + off, &kc) &&
-                try_kdcopy(kvas, img, &kc, out))
-                return true;
-        }
-    }
-    return false;
+    return ds_kdbg_read(t->kvas, r->block_va, &keys, t->out, NULL) == DS_OK &&
+           t->out->kern_base == t->img->base;
 }
 
 static bool code_search(const ds_vas *kvas, const pe_image *img, ds_kdbg *out)
 {
-    csh cs;
-    if (cs_open(CS_ARCH_X86, CS_MODE_64, &cs) != CS_ERR_OK)
+    ds_kdcopy_finder *f = ds_kdcopy_open();
+    if (!f)
         return false;
+    kdcopy_try t = {kvas, img, out};
+    ds_kdcopy_budget b = {KDBG_MAX_PAGES, KDBG_MAX_CANDIDATES};
     bool found = false;
-    cs_insn *insn = NULL;
-    if (cs_option(cs, CS_OPT_DETAIL, CS_OPT_ON) == CS_ERR_OK && (insn = cs_malloc(cs))) {
-        scan_budget b = new_budget();
-        for (unsigned i = 0; i < img->nsections && !found; i++) {
-            uint64_t s, e;
-            if (is_exec(&img->sec[i]) && section_range(img, &img->sec[i], &s, &e))
-                found = code_search_section(kvas, img, s, e, cs, insn, &b, out);
-        }
+    for (unsigned i = 0; i < img->nsections && !found; i++) {
+        uint64_t s, e;
+        if (is_exec(&img->sec[i]) && section_range(img, &img->sec[i], &s, &e))
+            found = ds_kdcopy_search(f, kvas, s, e, &b, try_kdcopy, &t);
     }
-    if (insn)
-        cs_free(insn, 1);
-    cs_close(&cs);
+    ds_kdcopy_close(f);
     return found;
 }
 

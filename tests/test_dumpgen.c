@@ -621,14 +621,22 @@ static void check_cid(ctx *c, truth *t)
 
 static uint64_t rol64(uint64_t v, unsigned n) { n &= 63; return n ? (v << n) | (v >> (64 - n)) : v; }
 
-static void check_kdbg(ctx *c, truth *t, gen_format f)
+static void check_kdbg(ctx *c, truth *t, gen_format f, gen_kdbg mode)
 {
     uint64_t va = jnum(t->hdr, "kdbg_va");
     uint64_t w[0x400 / 8];
     assert_true(vread(c, va, w, 0x18));
     bool enc = jbool(t->hdr, "kdbg_encoded");
-    assert_int_equal(enc, (f == GEN_FMT_RAW || f == GEN_FMT_ELF) && c->p->is64 &&
-                              c->p->build_min >= 9200);
+    bool live = (f == GEN_FMT_RAW || f == GEN_FMT_ELF) && c->p->is64 && c->p->build_min >= 9200;
+    assert_int_equal(enc, mode == GEN_KDBG_ENCODED || (mode == GEN_KDBG_AUTO && live));
+    assert_int_equal(jbool(t->hdr, "kdbg_wiped"), mode == GEN_KDBG_WIPED);
+    if (mode == GEN_KDBG_WIPED) {
+        /* the whole block (the largest size of any build) reads as zeros */
+        uint8_t z[0x380], zero[0x380] = {0};
+        assert_true(vread(c, va, z, 0x290));
+        assert_memory_equal(z, zero, 0x290);
+        return;
+    }
     uint64_t never = jnum(t->hdr, "ki_wait_never"), always = jnum(t->hdr, "ki_wait_always");
     uint64_t flag_va = jnum(t->hdr, "kdp_data_block_encoded_va");
     uint8_t flag = 0xff;
@@ -659,14 +667,28 @@ static void check_kdbg(ctx *c, truth *t, gen_format f)
         assert_int_equal(kc, 0);
         return;
     }
-    uint8_t code[0x7e];
-    assert_true(vread(c, kc, code, sizeof(code)));
-    static const struct { unsigned at; uint8_t op[3]; const char *key; } refs[] = {
-        {0x0a, {0x80, 0x3d, 0}, "kdp_data_block_encoded_va"},
-        {0x16, {0x48, 0x8d, 0x0d}, "kdbg_va"},
-        {0x26, {0x48, 0x8b, 0x05}, NULL},
-        {0x45, {0x48, 0x33, 0x05}, NULL},
+    /* byte offsets of each variant (gen_kernel.c header comments) */
+    typedef struct { unsigned at; uint8_t op[3]; const char *key; int key_word; } ref;
+    static const ref classic[] = {
+        {0x0a, {0x80, 0x3d, 0}, "kdp_data_block_encoded_va", 0},
+        {0x16, {0x48, 0x8d, 0x0d}, "kdbg_va", 0},
+        {0x26, {0x48, 0x8b, 0x05}, NULL, 1},
+        {0x45, {0x48, 0x33, 0x05}, NULL, 2},
     };
+    static const ref reordered[] = {
+        {0x14, {0x80, 0x3d, 0}, "kdp_data_block_encoded_va", 0},
+        {0x1d, {0x48, 0x8d, 0x15}, "kdbg_va", 0},
+        {0x0d, {0x4c, 0x8b, 0x15}, NULL, 1},
+        {0x2a, {0x4c, 0x8b, 0x0d}, NULL, 2},
+    };
+    char variant[16] = "";
+    jstr(t->hdr, "kd_copy_data_block_variant", variant, sizeof(variant));
+    bool re = strcmp(variant, "reordered") == 0;
+    assert_true(re || strcmp(variant, "classic") == 0);
+    assert_int_equal(jnum(t->hdr, "kd_copy_data_block_decoys"), 5000);
+    const ref *refs = re ? reordered : classic;
+    uint8_t code[0x7f];
+    assert_true(vread(c, kc, code, sizeof(code)));
     for (unsigned i = 0; i < 4; i++) {
         unsigned oplen = refs[i].op[2] ? 3 : 2, end = refs[i].at + oplen + 4 + (i == 0);
         assert_memory_equal(code + refs[i].at, refs[i].op, oplen);
@@ -677,10 +699,10 @@ static void check_kdbg(ctx *c, truth *t, gen_format f)
             assert_int_equal(target, jnum(t->hdr, refs[i].key));
         } else {
             assert_true(vread(c, target, &v, 8));
-            assert_int_equal(v, i == 2 ? never : always);
+            assert_int_equal(v, refs[i].key_word == 1 ? never : always);
         }
     }
-    assert_memory_equal(code + 0x42, "\x48\x0f\xc8", 3);
+    assert_memory_equal(code + (re ? 0x47 : 0x42), "\x48\x0f\xc8", 3);
 }
 
 static void check_header(ctx *c, truth *t, gen_format f)
@@ -740,10 +762,12 @@ static void gen_path(char *out, size_t cap, const char *key, gen_format f, uint6
     snprintf(out, cap, "%s/%s_%s_%llu.dmp", g_dir, key, gen_format_name(f), (unsigned long long)seed);
 }
 
-static void generate(const char *key, gen_format f, uint64_t mib, uint64_t seed, char *path, size_t cap)
+static void generate(const char *key, gen_format f, uint64_t mib, uint64_t seed, gen_kdbg kdbg,
+                     char *path, size_t cap)
 {
     gen_path(path, cap, key, f, seed);
-    gen_opts o = {.out_path = path, .build_key = key, .format = f, .size_mib = mib, .seed = seed};
+    gen_opts o = {.out_path = path, .build_key = key, .format = f, .size_mib = mib, .seed = seed,
+                  .kdbg = kdbg};
     ds_errbuf eb = {{0}};
     gen_summary s;
     ds_err e = gen_run(&o, &s, &eb);
@@ -760,11 +784,11 @@ static void remove_pair(const char *path)
     unlink(tp);
 }
 
-static void check_one(const char *key, gen_format f, uint64_t mib, uint64_t seed, unsigned *absent,
-                      bool *saw_straddle)
+static void check_one(const char *key, gen_format f, uint64_t mib, uint64_t seed, gen_kdbg kdbg,
+                      unsigned *absent, bool *saw_straddle)
 {
     char path[400], tpath[512];
-    generate(key, f, mib, seed, path, sizeof(path));
+    generate(key, f, mib, seed, kdbg, path, sizeof(path));
     snprintf(tpath, sizeof(tpath), "%s.truth.ndjson", path);
     truth t;
     load_truth(tpath, &t);
@@ -783,7 +807,7 @@ static void check_one(const char *key, gen_format f, uint64_t mib, uint64_t seed
     check_processes(&c, &t, saw_straddle);
     check_threads(&c, &t);
     check_cid(&c, &t);
-    check_kdbg(&c, &t, f);
+    check_kdbg(&c, &t, f, kdbg);
     check_decoys(&c, &t, f, absent);
     munmap(c.d.map, c.d.size);
     free(c.d.off);
@@ -804,7 +828,8 @@ static void test_all_builds_formats(void **state)
         for (unsigned i = 0; i < sizeof(fmts) / sizeof(fmts[0]); i++) {
             if (!gen_format_allowed(p, fmts[i]))
                 continue;
-            check_one(gen_build_keys[b], fmts[i], (runs % 2) ? 32 : 16, 7 + b, &absent, &saw_straddle);
+            check_one(gen_build_keys[b], fmts[i], (runs % 2) ? 32 : 16, 7 + b, GEN_KDBG_AUTO,
+                      &absent, &saw_straddle);
             runs++;
         }
         assert_true(saw_straddle);
@@ -812,6 +837,22 @@ static void test_all_builds_formats(void **state)
     assert_int_equal(runs, 5 * 6 + 2 * 3);
     assert_true(g_transitions > 0);  /* some pool PTEs were transition PTEs */
     assert_true(absent > 0);         /* kernel dumps dropped user pages */
+}
+
+/* --kdbg plain / encoded / wiped in a live image and a crash dump. */
+static void test_kdbg_modes(void **state)
+{
+    (void)state;
+    static const struct { const char *key; gen_format f; gen_kdbg k; } cases[] = {
+        {"win10_2004_22h2_x64", GEN_FMT_RAW, GEN_KDBG_PLAIN},
+        {"win10_2004_22h2_x64", GEN_FMT_FULL, GEN_KDBG_ENCODED},
+        {"win11_24h2_x64", GEN_FMT_RAW, GEN_KDBG_WIPED},
+        {"win7_sp1_x86", GEN_FMT_FULL32, GEN_KDBG_WIPED},
+    };
+    unsigned absent = 0;
+    bool straddle = false;
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        check_one(cases[i].key, cases[i].f, 16, 3, cases[i].k, &absent, &straddle);
 }
 
 static void test_rejects_bad_options(void **state)
@@ -830,6 +871,13 @@ static void test_rejects_bad_options(void **state)
     o = (gen_opts){.out_path = path, .build_key = "win7_sp1_x86", .size_mib = GEN_MIN_MIB_X86 - 1};
     assert_int_equal(gen_run(&o, NULL, &eb), DS_ERR_ARG);
     o = (gen_opts){.out_path = path, .build_key = "win8_x64", .size_mib = 16};
+    assert_int_equal(gen_run(&o, NULL, &eb), DS_ERR_ARG);
+    /* Windows 7 never encodes KDBG; x86 neither */
+    o = (gen_opts){.out_path = path, .build_key = "win7_sp1_x64", .size_mib = 16,
+                   .kdbg = GEN_KDBG_ENCODED};
+    assert_int_equal(gen_run(&o, NULL, &eb), DS_ERR_ARG);
+    o = (gen_opts){.out_path = path, .build_key = "win7_sp1_x86", .size_mib = 16,
+                   .kdbg = GEN_KDBG_ENCODED};
     assert_int_equal(gen_run(&o, NULL, &eb), DS_ERR_ARG);
     assert_int_equal(access(path, F_OK), -1);
 }
@@ -890,6 +938,7 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kdbg_modes),
         cmocka_unit_test(test_rejects_bad_options),
         cmocka_unit_test(test_all_builds_formats),
         cmocka_unit_test(test_deterministic),

@@ -725,6 +725,11 @@ static void test_kdbg_find_encoded_via_code(void **state)
     code[o + n++] = 0x74;                         /* je +0x10 */
     code[o + n++] = 0x10;
     n += emit_rip(code + o + n, lea_rcx, 3, at + n, block_va, 0);
+    code[o + n++] = 0x41;                         /* mov r10d, size/8 */
+    code[o + n++] = 0xba;
+    uint32_t qwords = KDBG_SIZE / 8;
+    memcpy(code + o + n, &qwords, 4);
+    n += 4;
     n += emit_rip(code + o + n, mov_rax, 3, at + n, never_va, 0);
     n += emit_rip(code + o + n, xor_rax, 3, at + n, always_va, 0);
     code[o + n++] = 0x48;                         /* bswap rax */

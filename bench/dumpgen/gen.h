@@ -132,6 +132,25 @@ typedef enum gen_format {
     GEN_FMT_COUNT
 } gen_format;
 
+/* What becomes of KDDEBUGGER_DATA64 in the image. */
+typedef enum gen_kdbg {
+    GEN_KDBG_AUTO = 0,  /* encoded in x64 Win8+ raw/ELF images (a live
+                           machine's memory), plain in crash dumps (the
+                           bug check decodes it) and on older builds */
+    GEN_KDBG_PLAIN,
+    GEN_KDBG_ENCODED,   /* x64 Windows 8+ only */
+    GEN_KDBG_WIPED,     /* the block zeroed: every KDBG-based bootstrap fails */
+    GEN_KDBG_COUNT
+} gen_kdbg;
+
+/* Instruction order of the planted nt!KdCopyDataBlock (x64). */
+typedef enum gen_kdcopy {
+    GEN_KDCOPY_AUTO = 0, /* chosen by the seed */
+    GEN_KDCOPY_CLASSIC,  /* cmp flag; lea block; mov KiWaitNever; xor KiWaitAlways */
+    GEN_KDCOPY_REORDERED,/* mov KiWaitNever before the cmp; mov KiWaitAlways */
+    GEN_KDCOPY_COUNT
+} gen_kdcopy;
+
 typedef struct gen_opts {
     const char *out_path;     /* dump file; truth goes to out_path + ".truth.ndjson" */
     const char *build_key;    /* NULL = GEN_DEFAULT_BUILD */
@@ -139,6 +158,8 @@ typedef struct gen_opts {
     uint64_t size_mib;        /* 0 = 64 */
     uint64_t seed;
     bool noise;               /* fill unused RAM with pseudo-random bytes */
+    gen_kdbg kdbg;
+    gen_kdcopy kdcopy;
 } gen_opts;
 
 typedef struct gen_summary {
@@ -151,6 +172,10 @@ typedef struct gen_summary {
 ds_err gen_run(const gen_opts *o, gen_summary *sum, ds_errbuf *eb);
 
 const char *gen_format_name(gen_format f);
+const char *gen_kdbg_name(gen_kdbg k);       /* "auto", "plain", "encoded", "wiped" */
+bool gen_kdbg_parse(const char *s, gen_kdbg *k);
+const char *gen_kdcopy_name(gen_kdcopy k);   /* "auto", "classic", "reordered" */
+bool gen_kdcopy_parse(const char *s, gen_kdcopy *k);
 /* Parse "raw", "full", ...; false if unknown. */
 bool gen_format_parse(const char *s, gen_format *f);
 /* Build keys dumpgen supports, NULL-terminated. */

@@ -232,6 +232,9 @@ typedef struct gen_ctx {
     uint32_t kdbg_size;
     uint64_t ki_wait_never, ki_wait_always;
     bool kdbg_encoded;
+    bool kdbg_wiped;
+    gen_kdcopy kdcopy;        /* variant planted (never AUTO) */
+    uint32_t kdcopy_decoys;   /* `cmp byte ptr [rip+x], 0` decoys in .text */
     uint8_t cookie;
     uint64_t proc_type_obj, thread_type_obj, type_type_obj; /* fake OBJECT_TYPEs */
     uint64_t cid_table_va, cid_levels;

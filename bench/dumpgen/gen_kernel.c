@@ -43,7 +43,9 @@
  *   78 48 83 C4 20           add  rsp, 20h
  *   7c 5F                    pop  rdi
  *   7d C3                    ret
- * A lone decoy `cmp byte ptr [rip+X], 0` sits elsewhere in .text. */
+ * or, by seed or --kdcopy, in a reordered variant (plant_kdcopy_reordered).
+ * Before it in .text: 5,000 `cmp byte ptr [rip+X], 0` global-flag tests
+ * and 32 near misses (plant_kdcopy_decoys). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -361,35 +363,70 @@ static void rel32(uint8_t *code, size_t at, uint64_t insn_end_va, uint64_t targe
     put32(code, at, (uint32_t)(int32_t)(int64_t)(target - insn_end_va));
 }
 
-static ds_err plant_text(gen_ctx *g)
+/* A random 8-aligned VA in the part of .data laid out so far. */
+static uint64_t random_data_va(gen_ctx *g)
 {
-    ds_err e;
-    /* entry point and KeBugCheckEx stand-ins */
-    static const uint8_t entry[] = {0x48, 0x83, 0xec, 0x28, 0x33, 0xc9, 0xcc, 0xc3};
-    static const uint8_t bugcheck64[] = {0x48, 0x89, 0x4c, 0x24, 0x08, 0x48, 0x89, 0x54, 0x24,
-                                         0x10, 0x4c, 0x89, 0x44, 0x24, 0x18, 0x4c, 0x89, 0x4c,
-                                         0x24, 0x20, 0x48, 0x83, 0xec, 0x28, 0xcc, 0xc3};
-    static const uint8_t bugcheck32[] = {0x8b, 0xff, 0x55, 0x8b, 0xec, 0x6a, 0x00, 0xcc, 0xc3};
-    if ((e = gen_vwrite(g, 0, g->entry_va, entry, sizeof(entry))))
-        return e;
-    const uint8_t *bc = g->is64 ? bugcheck64 : bugcheck32;
-    size_t bcn = g->is64 ? sizeof(bugcheck64) : sizeof(bugcheck32);
-    g->bugcheck_va = gen_text_alloc(g, bcn);
-    if ((e = gen_vwrite(g, 0, g->bugcheck_va, bc, bcn)))
-        return e;
-    if (!g->is64)
-        return DS_OK;
-    uint64_t memmove_va = gen_text_alloc(g, 4);
-    static const uint8_t mm[] = {0x48, 0x8b, 0xc1, 0xc3};
-    if ((e = gen_vwrite(g, 0, memmove_va, mm, sizeof(mm))))
-        return e;
-    /* a lone cmp byte ptr [rip+X], 0 that is not KdCopyDataBlock */
-    uint64_t lone = gen_text_alloc(g, 16);
-    uint8_t lc[16] = {0x80, 0x3d, 0, 0, 0, 0, 0x00, 0x74, 0x05, 0x33, 0xc0, 0xc3, 0xcc, 0xcc, 0xcc, 0xcc};
-    rel32(lc, 2, lone + 7, g->g_cookie);
-    if ((e = gen_vwrite(g, 0, lone, lc, sizeof(lc))))
-        return e;
+    uint64_t lo = g->kbase + g->data_rva, span = g->data_cursor - lo;
+    return lo + (span >= 8 ? gen_rng_below(&g->rng, span / 8) * 8 : 0);
+}
 
+/* What a real ntoskrnl holds thousands of: `cmp byte ptr [rip+x], 0`
+ * global-flag tests (16 bytes each: cmp; je +6; mov eax, 1; ret; int3 x4),
+ * in one block before the routine; then a few near misses that pass every
+ * cheap byte test of the KdCopyDataBlock finder (a bswap, the block size
+ * as an immediate, RIP-relative lea and mov) but point at data that
+ * decodes to no KDBG.  A finder that counts every cmp against its budget,
+ * or believes the shape without decoding, fails here. */
+#define GEN_KDCOPY_DECOYS 5000u
+#define GEN_KDCOPY_NEAR_MISSES 32u
+
+static ds_err plant_kdcopy_decoys(gen_ctx *g)
+{
+    static const uint8_t tmpl[16] = {0x80, 0x3d, 0, 0, 0, 0, 0x00, 0x74, 0x06, 0xb8,
+                                     0x01, 0x00, 0x00, 0x00, 0xc3, 0xcc};
+    uint8_t *blk = malloc(GEN_KDCOPY_DECOYS * 16u);
+    if (!blk)
+        return DS_ERR_NOMEM;
+    uint64_t va = gen_text_alloc(g, GEN_KDCOPY_DECOYS * 16u);
+    for (unsigned i = 0; i < GEN_KDCOPY_DECOYS; i++) {
+        uint8_t *c = blk + i * 16u;
+        memcpy(c, tmpl, sizeof(tmpl));
+        rel32(c, 2, va + i * 16u + 7, random_data_va(g));
+    }
+    ds_err e = gen_vwrite(g, 0, va, blk, GEN_KDCOPY_DECOYS * 16u);
+    free(blk);
+    if (e)
+        return e;
+    g->kdcopy_decoys = GEN_KDCOPY_DECOYS;
+    static const uint8_t near[0x2c] = {
+        0x80, 0x3D, 0, 0, 0, 0, 0x00,       /* 00 cmp byte ptr [rip+x], 0 */
+        0x74, 0x22,                         /* 07 je ret */
+        0x48, 0x8D, 0x0D, 0, 0, 0, 0,       /* 09 lea rcx, [rip+x] */
+        0x41, 0xBA, 0, 0, 0, 0,             /* 10 mov r10d, Size/8 */
+        0x48, 0x8B, 0x05, 0, 0, 0, 0,       /* 16 mov rax, [rip+x] */
+        0x48, 0x0F, 0xC8,                   /* 1d bswap rax */
+        0x48, 0x33, 0x05, 0, 0, 0, 0,       /* 20 xor rax, [rip+x] */
+        0x48, 0x89, 0x01,                   /* 27 mov [rcx], rax */
+        0xC3, 0xCC,                         /* 2a ret */
+    };
+    for (unsigned i = 0; i < GEN_KDCOPY_NEAR_MISSES; i++) {
+        uint8_t c[sizeof(near)];
+        memcpy(c, near, sizeof(c));
+        uint64_t f = gen_text_alloc(g, sizeof(c));
+        rel32(c, 0x02, f + 0x07, random_data_va(g));
+        rel32(c, 0x0c, f + 0x10, random_data_va(g));
+        put32(c, 0x12, g->kdbg_size / 8);
+        rel32(c, 0x19, f + 0x1d, random_data_va(g));
+        rel32(c, 0x23, f + 0x27, random_data_va(g));
+        if ((e = gen_vwrite(g, 0, f, c, sizeof(c))))
+            return e;
+    }
+    return DS_OK;
+}
+
+/* The routine as the header comment lays it out. */
+static ds_err plant_kdcopy_classic(gen_ctx *g, uint64_t memmove_va)
+{
     uint8_t c[0x7e];
     static const uint8_t tmpl[0x7e] = {
         0x48, 0x89, 0x5C, 0x24, 0x08, 0x57, 0x48, 0x83, 0xEC, 0x20,
@@ -425,6 +462,107 @@ static ds_err plant_text(gen_ctx *g)
     put32(c, 0x67, g->kdbg_size);
     rel32(c, 0x6f, f + 0x73, memmove_va);
     return gen_vwrite(g, 0, f, c, sizeof(c));
+}
+
+/* The same routine with KiWaitNever loaded before the flag test and both
+ * keys held in registers (a compiler is free to schedule it so):
+ *   00 48 89 5C 24 08        mov  [rsp+8], rbx
+ *   05 57                    push rdi
+ *   06 48 83 EC 20           sub  rsp, 20h
+ *   0a 48 8B D9              mov  rbx, rcx
+ *   0d 4C 8B 15 r32          mov  r10, [rip+KiWaitNever]
+ *   14 80 3D r32 00          cmp  byte ptr [rip+KdpDataBlockEncoded], 0
+ *   1b 74 42                 je   5f
+ *   1d 48 8D 15 r32          lea  rdx, [rip+KdDebuggerDataBlock]
+ *   24 41 BB imm32           mov  r11d, Size/8
+ *   2a 4C 8B 0D r32          mov  r9, [rip+KiWaitAlways]
+ *   31 4C 8D 05 r32          lea  r8, [rip+KdpDataBlockEncoded]
+ *   38 48 8B 02              mov  rax, [rdx]
+ *   3b 49 33 C2              xor  rax, r10
+ *   3e 44 88 D1              mov  cl, r10b
+ *   41 48 D3 C0              rol  rax, cl
+ *   44 49 33 C0              xor  rax, r8
+ *   47 48 0F C8              bswap rax
+ *   4a 49 33 C1              xor  rax, r9
+ *   4d 48 89 03              mov  [rbx], rax
+ *   50 48 83 C2 08           add  rdx, 8
+ *   54 48 83 C3 08           add  rbx, 8
+ *   58 41 FF CB              dec  r11d
+ *   5b 75 DB                 jne  38
+ *   5d EB 15                 jmp  74
+ *   5f 48 8D 15 r32          lea  rdx, [rip+KdDebuggerDataBlock]
+ *   66 41 B8 imm32           mov  r8d, Size
+ *   6c 48 8B CB              mov  rcx, rbx
+ *   6f E8 r32                call memmove
+ *   74 48 8B 5C 24 30        mov  rbx, [rsp+30h]
+ *   79 48 83 C4 20           add  rsp, 20h
+ *   7d 5F                    pop  rdi
+ *   7e C3                    ret */
+static ds_err plant_kdcopy_reordered(gen_ctx *g, uint64_t memmove_va)
+{
+    uint8_t c[0x7f];
+    static const uint8_t tmpl[0x7f] = {
+        0x48, 0x89, 0x5C, 0x24, 0x08, 0x57, 0x48, 0x83, 0xEC, 0x20, /* 00 */
+        0x48, 0x8B, 0xD9,                                           /* 0a */
+        0x4C, 0x8B, 0x15, 0, 0, 0, 0,                               /* 0d */
+        0x80, 0x3D, 0, 0, 0, 0, 0x00,                               /* 14 */
+        0x74, 0x42,                                                 /* 1b */
+        0x48, 0x8D, 0x15, 0, 0, 0, 0,                               /* 1d */
+        0x41, 0xBB, 0, 0, 0, 0,                                     /* 24 */
+        0x4C, 0x8B, 0x0D, 0, 0, 0, 0,                               /* 2a */
+        0x4C, 0x8D, 0x05, 0, 0, 0, 0,                               /* 31 */
+        0x48, 0x8B, 0x02, 0x49, 0x33, 0xC2, 0x44, 0x88, 0xD1,       /* 38 3b 3e */
+        0x48, 0xD3, 0xC0, 0x49, 0x33, 0xC0, 0x48, 0x0F, 0xC8,       /* 41 44 47 */
+        0x49, 0x33, 0xC1, 0x48, 0x89, 0x03,                         /* 4a 4d */
+        0x48, 0x83, 0xC2, 0x08, 0x48, 0x83, 0xC3, 0x08,             /* 50 54 */
+        0x41, 0xFF, 0xCB, 0x75, 0xDB, 0xEB, 0x15,                   /* 58 5b 5d */
+        0x48, 0x8D, 0x15, 0, 0, 0, 0,                               /* 5f */
+        0x41, 0xB8, 0, 0, 0, 0,                                     /* 66 */
+        0x48, 0x8B, 0xCB, 0xE8, 0, 0, 0, 0,                         /* 6c 6f */
+        0x48, 0x8B, 0x5C, 0x24, 0x30, 0x48, 0x83, 0xC4, 0x20, 0x5F, 0xC3, /* 74 */
+    };
+    _Static_assert(sizeof(tmpl) == 0x7f, "template size");
+    memcpy(c, tmpl, sizeof(c));
+    uint64_t f = gen_text_alloc(g, sizeof(c));
+    g->kdcopy_va = f;
+    rel32(c, 0x10, f + 0x14, g->g_wait_never);
+    rel32(c, 0x16, f + 0x1b, g->g_kdp_encoded);
+    rel32(c, 0x20, f + 0x24, g->g_kdbg);
+    put32(c, 0x26, g->kdbg_size / 8);
+    rel32(c, 0x2d, f + 0x31, g->g_wait_always);
+    rel32(c, 0x34, f + 0x38, g->g_kdp_encoded);
+    rel32(c, 0x62, f + 0x66, g->g_kdbg);
+    put32(c, 0x68, g->kdbg_size);
+    rel32(c, 0x70, f + 0x74, memmove_va);
+    return gen_vwrite(g, 0, f, c, sizeof(c));
+}
+
+static ds_err plant_text(gen_ctx *g)
+{
+    ds_err e;
+    /* entry point and KeBugCheckEx stand-ins */
+    static const uint8_t entry[] = {0x48, 0x83, 0xec, 0x28, 0x33, 0xc9, 0xcc, 0xc3};
+    static const uint8_t bugcheck64[] = {0x48, 0x89, 0x4c, 0x24, 0x08, 0x48, 0x89, 0x54, 0x24,
+                                         0x10, 0x4c, 0x89, 0x44, 0x24, 0x18, 0x4c, 0x89, 0x4c,
+                                         0x24, 0x20, 0x48, 0x83, 0xec, 0x28, 0xcc, 0xc3};
+    static const uint8_t bugcheck32[] = {0x8b, 0xff, 0x55, 0x8b, 0xec, 0x6a, 0x00, 0xcc, 0xc3};
+    if ((e = gen_vwrite(g, 0, g->entry_va, entry, sizeof(entry))))
+        return e;
+    const uint8_t *bc = g->is64 ? bugcheck64 : bugcheck32;
+    size_t bcn = g->is64 ? sizeof(bugcheck64) : sizeof(bugcheck32);
+    g->bugcheck_va = gen_text_alloc(g, bcn);
+    if ((e = gen_vwrite(g, 0, g->bugcheck_va, bc, bcn)))
+        return e;
+    if (!g->is64)
+        return DS_OK;
+    uint64_t memmove_va = gen_text_alloc(g, 4);
+    static const uint8_t mm[] = {0x48, 0x8b, 0xc1, 0xc3};
+    if ((e = gen_vwrite(g, 0, memmove_va, mm, sizeof(mm))))
+        return e;
+    if ((e = plant_kdcopy_decoys(g)))
+        return e;
+    return g->kdcopy == GEN_KDCOPY_REORDERED ? plant_kdcopy_reordered(g, memmove_va)
+                                             : plant_kdcopy_classic(g, memmove_va);
 }
 
 /* ---------------- KUSER, low stub ---------------- */
@@ -784,7 +922,9 @@ static ds_err write_kdbg(gen_ctx *g)
     }
     if (sz >= 0x368)
         put64(b, GEN_KDBG_PTE_BASE, g->pte_base);
-    if (g->kdbg_encoded) {
+    if (g->kdbg_wiped)
+        memset(b, 0, sz); /* what an anti-forensic wipe leaves */
+    else if (g->kdbg_encoded) {
         uint64_t w[0x400 / 8];
         memcpy(w, b, sz);
         ds_kdbg_keys k = {g->ki_wait_never, g->ki_wait_always, g->g_kdp_encoded};

@@ -33,6 +33,39 @@ bool gen_format_parse(const char *s, gen_format *f)
     return false;
 }
 
+static const char *const kdbg_names[GEN_KDBG_COUNT] = {"auto", "plain", "encoded", "wiped"};
+static const char *const kdcopy_names[GEN_KDCOPY_COUNT] = {"auto", "classic", "reordered"};
+
+const char *gen_kdbg_name(gen_kdbg k)
+{
+    return (unsigned)k < GEN_KDBG_COUNT ? kdbg_names[k] : "unknown";
+}
+
+bool gen_kdbg_parse(const char *s, gen_kdbg *k)
+{
+    for (unsigned i = 0; i < GEN_KDBG_COUNT; i++)
+        if (strcmp(s, kdbg_names[i]) == 0) {
+            *k = (gen_kdbg)i;
+            return true;
+        }
+    return false;
+}
+
+const char *gen_kdcopy_name(gen_kdcopy k)
+{
+    return (unsigned)k < GEN_KDCOPY_COUNT ? kdcopy_names[k] : "unknown";
+}
+
+bool gen_kdcopy_parse(const char *s, gen_kdcopy *k)
+{
+    for (unsigned i = 0; i < GEN_KDCOPY_COUNT; i++)
+        if (strcmp(s, kdcopy_names[i]) == 0) {
+            *k = (gen_kdcopy)i;
+            return true;
+        }
+    return false;
+}
+
 bool gen_format_allowed(const ds_profile *p, gen_format f)
 {
     if (f == GEN_FMT_RAW || f == GEN_FMT_ELF)
@@ -70,6 +103,10 @@ static ds_err check_opts(const gen_opts *o, const ds_profile **pp, ds_errbuf *eb
     if (mib < min || mib > max)
         return ds_fail(eb, DS_ERR_ARG, "--size-mib must be %llu..%llu for %s",
                        (unsigned long long)min, (unsigned long long)max, key);
+    if (o->kdbg == GEN_KDBG_ENCODED && (!p->is64 || p->build_min < 9200))
+        return ds_fail(eb, DS_ERR_ARG, "--kdbg encoded needs an x64 Windows 8+ build (%s)", key);
+    if ((unsigned)o->kdbg >= GEN_KDBG_COUNT || (unsigned)o->kdcopy >= GEN_KDCOPY_COUNT)
+        return ds_fail(eb, DS_ERR_ARG, "bad --kdbg or --kdcopy value");
     *pp = p;
     return DS_OK;
 }
@@ -90,8 +127,18 @@ static void init_machine(gen_ctx *g)
     g->ki_wait_never = gen_rng_next(&g->rng) | 1;
     g->ki_wait_always = gen_rng_next(&g->rng) | 0x100;
     /* images of a live machine (raw, VM cores) keep KDBG encoded */
-    g->kdbg_encoded = (g->o.format == GEN_FMT_RAW || g->o.format == GEN_FMT_ELF) && g->is64 &&
-                      g->build >= 9200;
+    if (g->o.kdbg == GEN_KDBG_AUTO)
+        g->kdbg_encoded = (g->o.format == GEN_FMT_RAW || g->o.format == GEN_FMT_ELF) &&
+                          g->is64 && g->build >= 9200;
+    else
+        g->kdbg_encoded = g->o.kdbg == GEN_KDBG_ENCODED;
+    g->kdbg_wiped = g->o.kdbg == GEN_KDBG_WIPED;
+    /* drawn whatever the option says, so the rest of the machine is the
+     * same for one seed */
+    bool reordered = gen_rng_chance(&g->rng, 50);
+    g->kdcopy = g->o.kdcopy != GEN_KDCOPY_AUTO ? g->o.kdcopy
+                : reordered                    ? GEN_KDCOPY_REORDERED
+                                               : GEN_KDCOPY_CLASSIC;
     /* 2024-01-01T00:00:00Z plus up to ~700 days; up 2 hours .. 20 days */
     int64_t base = 133485408000000000ll;
     g->system_time = base + (int64_t)gen_rng_below(&g->rng, 700ull * 86400 * 1000000) * 10;

@@ -133,6 +133,13 @@ static void write_header(gen_ctx *g, FILE *f, uint64_t file_bytes)
         fputs(",\"ob_header_cookie\":null", f);
     put_hex(f, "kdbg_va", g->g_kdbg);
     put_bool(f, "kdbg_encoded", g->kdbg_encoded);
+    put_bool(f, "kdbg_wiped", g->kdbg_wiped);
+    if (g->is64) {
+        fprintf(f, ",\"kd_copy_data_block_variant\":\"%s\"", gen_kdcopy_name(g->kdcopy));
+        fprintf(f, ",\"kd_copy_data_block_decoys\":%u", g->kdcopy_decoys);
+    } else {
+        fputs(",\"kd_copy_data_block_variant\":null,\"kd_copy_data_block_decoys\":0", f);
+    }
     put_hex(f, "ki_wait_never", g->ki_wait_never);
     put_hex(f, "ki_wait_always", g->ki_wait_always);
     put_hex(f, "kdp_data_block_encoded_va", g->g_kdp_encoded);

@@ -1,7 +1,7 @@
 /* main.c - the dumpgen command line.
  *
  *   dumpgen -o FILE [--build KEY] [--format F] [--size-mib N] [--seed N]
- *           [--noise] [--quiet]
+ *           [--noise] [--kdbg MODE] [--kdcopy ORDER] [--quiet]
  *
  * Writes FILE and FILE.truth.ndjson (see gen.h and gen_truth.c).  Exit
  * status: 0 ok, 1 generation failed, 2 usage error. */
@@ -19,7 +19,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: dumpgen -o FILE [--build KEY] [--format FMT] [--size-mib N] [--seed N]\n"
-            "               [--noise] [--quiet]\n"
+            "               [--noise] [--kdbg MODE] [--kdcopy ORDER] [--quiet]\n"
             "\n"
             "Write a synthetic Windows kernel memory dump FILE and its ground truth\n"
             "FILE.truth.ndjson (processes, threads, decoys planted in it).\n"
@@ -38,6 +38,11 @@ static void usage(FILE *f)
             "  -S, --seed N        PRNG seed (default 1); same seed, same bytes\n"
             "  -n, --noise         fill unused memory with pseudo-random bytes\n"
             "                      (default: zero, written as sparse holes)\n"
+            "  -k, --kdbg MODE     KDDEBUGGER_DATA64 in memory: auto (encoded in x64\n"
+            "                      Win8+ raw/elf images, else plain), plain, encoded\n"
+            "                      (x64 Win8+), wiped (zeroed)\n"
+            "  -K, --kdcopy ORDER  instruction order of nt!KdCopyDataBlock (x64):\n"
+            "                      auto (by seed), classic, reordered\n"
             "  -q, --quiet         no summary line\n"
             "  -h, --help          this text\n"
             "\n"
@@ -63,12 +68,13 @@ int main(int argc, char **argv)
         {"format", required_argument, NULL, 'f'}, {"size-mib", required_argument, NULL, 's'},
         {"seed", required_argument, NULL, 'S'},   {"noise", no_argument, NULL, 'n'},
         {"quiet", no_argument, NULL, 'q'},        {"help", no_argument, NULL, 'h'},
+        {"kdbg", required_argument, NULL, 'k'},   {"kdcopy", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0},
     };
     gen_opts o = {.format = GEN_FMT_RAW, .size_mib = 64, .seed = 1};
     bool quiet = false;
     int c;
-    while ((c = getopt_long(argc, argv, "o:b:f:s:S:nqh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:b:f:s:S:nqhk:K:", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': o.out_path = optarg; break;
         case 'b': o.build_key = optarg; break;
@@ -91,6 +97,18 @@ int main(int argc, char **argv)
             }
             break;
         case 'n': o.noise = true; break;
+        case 'k':
+            if (!gen_kdbg_parse(optarg, &o.kdbg)) {
+                fprintf(stderr, "dumpgen: unknown --kdbg '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'K':
+            if (!gen_kdcopy_parse(optarg, &o.kdcopy)) {
+                fprintf(stderr, "dumpgen: unknown --kdcopy '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case 'q': quiet = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
