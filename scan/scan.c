@@ -39,6 +39,7 @@
 #include "../src/dumpfmt.h"
 #include "p2v.h"
 #include "tagscan.h"
+#include "anchors.h"
 #include "validate.h"
 #include "xview.h"
 
@@ -696,6 +697,16 @@ static ds_err collect(size_t n, size_t nproc, ds_proc *procs, ds_thread *threads
     return DS_OK;
 }
 
+static void set_anchor_stats(const ds_vctx *vc, ds_scan_stats *s)
+{
+    s->active_head = vc->active_head;
+    s->cid_table_ptr = vc->cid_table_ptr;
+    s->module_list = vc->module_list;
+    s->active_head_src = vc->active_head_src;
+    s->cid_table_src = vc->cid_table_src;
+    s->module_list_src = vc->module_list_src;
+}
+
 ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_errbuf *eb)
 {
     ds_scan_opts defaults;
@@ -767,6 +778,17 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
         e = validate_phase(&vc, &m, c, n, nproc, pool, procs, threads);
     if (e == DS_OK)
         e = collect(n, nproc, procs, threads, o->min_score, r);
+    /* No list head from the dump: take it from the System process found,
+     * and when that teaches the type keys, validate again with them. */
+    if (e == DS_OK && ds_anchor_head_from_system(&vc, r)) {
+        ds_scan_result_free(r);
+        e = validate_phase(&vc, &m, c, n, nproc, pool, procs, threads);
+        if (e == DS_OK)
+            e = collect(n, nproc, procs, threads, o->min_score, r);
+    }
+    if (e == DS_OK)
+        ds_anchor_search_nt_data(&vc, r);
+    set_anchor_stats(&vc, &r->stats);
     free(procs);
     free(threads);
     free(c);

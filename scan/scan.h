@@ -71,6 +71,9 @@ typedef struct ds_scan_stats {
     uint32_t list_status;    /* ds_list_status */
     bool xview_bounded;      /* a cross-view walk stopped at its work bound */
     uint32_t cid_entries;    /* objects decoded from PspCidTable */
+    /* anchors of the kernel views (VAs, 0 unknown) and their ds_source */
+    uint64_t active_head, cid_table_ptr, module_list;
+    ds_source active_head_src, cid_table_src, module_list_src;
 } ds_scan_stats;
 
 typedef struct ds_scan_result {

@@ -158,26 +158,9 @@ static void learn_type(ds_vctx *vc, uint64_t body_va, bool is_proc)
     }
 }
 
-void ds_vctx_init(ds_vctx *vc, const ds_dump *d)
+bool ds_vctx_learn_keys(ds_vctx *vc, uint64_t sys)
 {
-    memset(vc, 0, sizeof(*vc));
-    vc->d = d;
-    vc->p = d->profile;
-    vc->ptr = (d->arch == DS_ARCH_X64 || d->arch == DS_ARCH_ARM64) ? 8 : 4;
-    vc->now = d->system_time;
-    vc->max_pfn = d->pm.max_pfn;
-    if (!vc->p)
-        return;
-    vc->cookie_mode = vc->p->typeindex_cookie;
-    if (!d->ps_active_process_head || d->kvas.mode == DS_PAGING_NONE)
-        return;
-    uint64_t first = 0;
-    if (ds_kread_ptr(d, d->ps_active_process_head, &first) != DS_OK || !ds_vctx_kptr(vc, first))
-        return;
-    uint64_t sys = first - vc->p->ep_links;
-    uint64_t pid = 0;
-    if (ds_kread_ptr(d, sys + vc->p->ep_pid, &pid) != DS_OK || pid != 4)
-        return; /* the first entry is not System: do not learn from it */
+    const ds_dump *d = vc->d;
     vc->system_eprocess = sys;
     learn_type(vc, sys, true);
     uint64_t tl = 0;
@@ -196,6 +179,36 @@ void ds_vctx_init(ds_vctx *vc, const ds_dump *d)
             vc->have_proc_key = true;
         }
     }
+    return vc->p->xp_object_type ? vc->xp_proc_type != 0 : vc->have_proc_key;
+}
+
+void ds_vctx_init(ds_vctx *vc, const ds_dump *d)
+{
+    memset(vc, 0, sizeof(*vc));
+    vc->d = d;
+    vc->p = d->profile;
+    vc->ptr = (d->arch == DS_ARCH_X64 || d->arch == DS_ARCH_ARM64) ? 8 : 4;
+    vc->now = d->system_time;
+    vc->max_pfn = d->pm.max_pfn;
+    vc->active_head = d->ps_active_process_head;
+    vc->active_head_src = d->ps_active_process_head ? d->list_head_source : DS_SRC_NONE;
+    vc->module_list = d->ps_loaded_module_list;
+    vc->module_list_src = d->ps_loaded_module_list ? d->list_head_source : DS_SRC_NONE;
+    vc->cid_table_ptr = d->psp_cid_table;
+    vc->cid_table_src = d->psp_cid_table ? d->cid_table_source : DS_SRC_NONE;
+    if (!vc->p)
+        return;
+    vc->cookie_mode = vc->p->typeindex_cookie;
+    if (!vc->active_head || d->kvas.mode == DS_PAGING_NONE)
+        return;
+    uint64_t first = 0;
+    if (ds_kread_ptr(d, vc->active_head, &first) != DS_OK || !ds_vctx_kptr(vc, first))
+        return;
+    uint64_t sys = first - vc->p->ep_links;
+    uint64_t pid = 0;
+    if (ds_kread_ptr(d, sys + vc->p->ep_pid, &pid) != DS_OK || pid != 4)
+        return; /* the first entry is not System: do not learn from it */
+    ds_vctx_learn_keys(vc, sys);
 }
 
 /* Type check of an OBJECT_HEADER at hdr (pa/va of the header). */

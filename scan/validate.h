@@ -33,9 +33,21 @@ typedef struct ds_vctx {
     uint64_t system_eprocess;  /* VA of System from the list head, or 0 */
     int64_t now;               /* dump SystemTime (FILETIME) or 0 unknown */
     uint64_t max_pfn;          /* highest pfn the dump covers */
+    /* Anchors of the kernel's own views (VAs, 0 unknown) and where each
+     * came from (ds_source): the dump's (header, KDBG, triage), else what
+     * anchors.c recovers from the scan. */
+    uint64_t active_head;      /* nt!PsActiveProcessHead */
+    uint64_t cid_table_ptr;    /* nt!PspCidTable (the variable) */
+    uint64_t module_list;      /* nt!PsLoadedModuleList */
+    ds_source active_head_src, cid_table_src, module_list_src;
 } ds_vctx;
 
 void ds_vctx_init(ds_vctx *vc, const ds_dump *d);
+
+/* Learn the Process and Thread type keys (and system_eprocess) from the
+ * System process at system_va and its first thread.  False when its
+ * header cannot be read. */
+bool ds_vctx_learn_keys(ds_vctx *vc, uint64_t system_va);
 
 /* Read len bytes of an object: via VA when va != DS_NO_VALUE, else from
  * its first physical page only.  Returns the number of leading bytes that

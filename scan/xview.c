@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../src/dumpfmt.h"
+#include "handletable.h"
 
 #define STATUS_PENDING 0x103u
 #define EP_FLAG_EXITING 0x4u
@@ -460,7 +461,7 @@ static size_t count_listed(const xv *x)
  * once the other views have run. */
 static void list_view(xv *x)
 {
-    uint64_t head = x->vc->d->ps_active_process_head;
+    uint64_t head = x->vc->active_head;
     x->list_status = DS_LIST_ABSENT;
     if (!kptr(x, head))
         return;
@@ -553,20 +554,6 @@ static void thread_view(xv *x)
 
 /* ---- PspCidTable -------------------------------------------------------- */
 
-/* Object body VA held by a handle-table entry value, or 0. */
-static uint64_t cid_object(const xv *x, uint64_t v)
-{
-    const ds_profile *p = x->p;
-    if (!v)
-        return 0;
-    if (p->is64 && p->build_min >= 9600)
-        /* Win 8.1+: Unlocked:1 RefCnt:16 Attributes:3 ObjectPointerBits:44 */
-        return ((v >> 20) << 4) | 0xffff000000000000ull;
-    if (p->is64)
-        return v & ~7ull;
-    return (v & ~7ull) & 0xffffffffull;
-}
-
 typedef struct cid_walk {
     xv *x;
     unsigned entries, budget;
@@ -603,7 +590,7 @@ static void cid_leaf(cid_walk *w, uint64_t page_va, uint64_t first_index)
             memcpy(&v32, page + i * 8, 4);
             v = v32;
         }
-        uint64_t obj = cid_object(w->x, v);
+        uint64_t obj = ds_ht_entry_object(w->x->p, v);
         if (!kptr(w->x, obj) || first_index + i == 0)
             continue;
         if (w->to_header)
@@ -653,12 +640,11 @@ static void cid_level(cid_walk *w, uint64_t table_va, unsigned level, uint64_t f
 static unsigned walk_handle_table(xv *x, uint64_t table_va, bool to_header, uint32_t view)
 {
     uint64_t code = 0;
-    /* HANDLE_TABLE.TableCode: offset 8 from Windows 8 on, 0 before. */
-    unsigned off = x->p->build_min >= 9200 ? 8 : 0;
+    unsigned off = ds_ht_table_code_off(x->p);
     if (!kptr(x, table_va) || !rdptr(x, table_va + off, &code) || !kptr(x, code & ~3ull))
         return 0;
     cid_walk w = {.x = x, .budget = DS_XVIEW_MAX_CID, .to_header = to_header, .view = view};
-    w.esz = x->p->is64 ? 16 : 8;
+    w.esz = ds_ht_entry_size(x->p);
     w.per_page = DS_PAGE_SIZE / w.esz;
     if (!map_init(&w.pages, 64)) {
         x->nomem = true;
@@ -671,9 +657,8 @@ static unsigned walk_handle_table(xv *x, uint64_t table_va, bool to_header, uint
 
 static void cid_view(xv *x)
 {
-    const ds_dump *d = x->vc->d;
-    uint64_t table = 0;
-    if (!kptr(x, d->psp_cid_table) || !rdptr(x, d->psp_cid_table, &table))
+    uint64_t table = 0, ptr = x->vc->cid_table_ptr;
+    if (!kptr(x, ptr) || !rdptr(x, ptr, &table))
         return;
     x->r->stats.cid_entries = walk_handle_table(x, table, false, DS_VIEW_CID);
 }

@@ -95,6 +95,8 @@ const char *ds_source_name(ds_source s)
     case DS_SRC_TRIAGE: return "triage";
     case DS_SRC_SCAN: return "scan";
     case DS_SRC_KUSER: return "kuser";
+    case DS_SRC_SYSTEM_PROCESS: return "system_process";
+    case DS_SRC_NT_DATA: return "nt_data";
     default: return "none";
     }
 }
@@ -1007,6 +1009,7 @@ static void fill_from_kdbg(ds_dump *d, const ds_kdbg *kd)
     if (kd->kern_base)
         d->kernel_base = kd->kern_base;
     d->psp_cid_table = kd->psp_cid_table;
+    d->cid_table_source = kd->psp_cid_table ? DS_SRC_KDBG : DS_SRC_NONE;
     if (!d->ps_loaded_module_list && !d->ps_active_process_head)
         set_lists(d, kd->ps_loaded_module_list, kd->ps_active_process_head, DS_SRC_KDBG);
     if (!d->pfn_database)
@@ -1101,8 +1104,11 @@ static void find_kdbg(ds_dump *d, const open_ctx *cx)
                         : d->ps_active_process_head ? d->ps_active_process_head
                         : cx->kernel_entry ? cx->kernel_entry : d->kdbg_va;
         uint64_t base = 0;
-        if (hint && ds_find_kernel_base(&d->kvas, hint, KERNEL_BASE_MAX_BACK, &base) == DS_OK &&
-            ds_kdbg_find(&d->kvas, base, kd, &keb) == DS_OK) {
+        bool have_base =
+            hint && ds_find_kernel_base(&d->kvas, hint, KERNEL_BASE_MAX_BACK, &base) == DS_OK;
+        if (have_base && !d->kernel_base)
+            d->kernel_base = base; /* the image is known even if its KDBG is not */
+        if (have_base && ds_kdbg_find(&d->kvas, base, kd, &keb) == DS_OK) {
             ok = true;
             if (d->kdbg_va && d->kdbg_va != kd->va)
                 ds_dump_note(d, "header KdDebuggerDataBlock unreadable, KDBG found by scan");

@@ -55,6 +55,8 @@ typedef enum ds_source {
     DS_SRC_TRIAGE,   /* triage block */
     DS_SRC_SCAN,     /* found by scanning memory */
     DS_SRC_KUSER,    /* KUSER_SHARED_DATA */
+    DS_SRC_SYSTEM_PROCESS, /* from the System process the scan found */
+    DS_SRC_NT_DATA,  /* structure search of the kernel image's data sections */
 } ds_source;
 
 /* Triage minidump contents (DumpType 4). */
@@ -127,6 +129,7 @@ typedef struct ds_dump {
     bool kdbg_encoded;           /* was Win8+ encoded in memory */
     uint64_t kernel_base;        /* KDBG KernBase, or triage ntoskrnl base */
     uint64_t psp_cid_table;      /* KDBG PspCidTable (pointer VA) */
+    ds_source cid_table_source;
     char nt_build_lab[64];       /* KDBG NtBuildLab string, "" if unread */
     uint32_t bugcheck_code;
     uint64_t bugcheck_params[4];

@@ -555,6 +555,7 @@ DS_OFF(ds_pe_section, VirtualAddress, 0xc);
 DS_OFF(ds_pe_section, Characteristics, 0x24);
 DS_SIZE(ds_pe_section, 0x28);
 #define DS_SCN_MEM_EXECUTE 0x20000000u
+#define DS_SCN_MEM_WRITE 0x80000000u
 
 /* x64 exception directory entry (.pdata) and unwind information. */
 typedef struct ds_runtime_function {

@@ -11,22 +11,40 @@ static ds_err read_headers(ds_mem_read_fn read, void *ctx, uint64_t base, uint8_
     return read(ctx, base, page, DS_PAGE_SIZE);
 }
 
+/* [rva, rva + size) of section s clipped to the image; false if empty. */
+static bool clip_section(const ds_pe_info *pe, const ds_pe_section *s, uint32_t *size)
+{
+    uint32_t n = s->VirtualSize ? s->VirtualSize : s->SizeOfRawData;
+    if (s->VirtualAddress >= pe->size_of_image || n == 0)
+        return false;
+    if (n > pe->size_of_image - s->VirtualAddress)
+        n = pe->size_of_image - s->VirtualAddress;
+    *size = n;
+    return true;
+}
+
 static void take_sections(ds_pe_info *pe, const uint8_t *page, uint32_t off, uint32_t n)
 {
     for (uint32_t i = 0; i < n && off + sizeof(ds_pe_section) <= DS_PAGE_SIZE; i++) {
         ds_pe_section s;
         memcpy(&s, page + off, sizeof(s));
         off += sizeof(s);
-        if (!(s.Characteristics & DS_SCN_MEM_EXECUTE) || pe->nexec == 16)
+        uint32_t size;
+        if (!clip_section(pe, &s, &size))
             continue;
-        uint32_t size = s.VirtualSize ? s.VirtualSize : s.SizeOfRawData;
-        if (s.VirtualAddress >= pe->size_of_image)
-            continue;
-        if (size > pe->size_of_image - s.VirtualAddress)
-            size = pe->size_of_image - s.VirtualAddress;
-        pe->exec[pe->nexec].rva = s.VirtualAddress;
-        pe->exec[pe->nexec].size = size;
-        pe->nexec++;
+        if (s.Characteristics & DS_SCN_MEM_EXECUTE) {
+            if (pe->nexec < DS_PE_MAX_RANGES) {
+                pe->exec[pe->nexec].rva = s.VirtualAddress;
+                pe->exec[pe->nexec].size = size;
+                pe->nexec++;
+            }
+        } else if (s.Characteristics & DS_SCN_MEM_WRITE) {
+            if (pe->ndata < DS_PE_MAX_RANGES) {
+                pe->data[pe->ndata].rva = s.VirtualAddress;
+                pe->data[pe->ndata].size = size;
+                pe->ndata++;
+            }
+        }
     }
 }
 

@@ -20,6 +20,7 @@ typedef ds_err (*ds_mem_read_fn)(void *ctx, uint64_t va, void *buf, size_t len);
 
 #define DS_PE_MAX_SECTIONS 96u       /* more is not a real driver */
 #define DS_PE_MAX_IMAGE (1u << 30)   /* 1 GiB: larger SizeOfImage is corrupt */
+#define DS_PE_MAX_RANGES 16u         /* section ranges kept per kind */
 
 typedef struct ds_pe_info {
     uint64_t base;
@@ -29,8 +30,10 @@ typedef struct ds_pe_info {
     uint32_t entry_rva;
     uint32_t timestamp;
     uint32_t pdata_rva, pdata_size;  /* exception directory; 0 when none */
-    uint32_t nexec;              /* executable sections */
-    struct { uint32_t rva, size; } exec[16];
+    uint32_t nexec;              /* executable sections (first DS_PE_MAX_RANGES) */
+    struct { uint32_t rva, size; } exec[DS_PE_MAX_RANGES];
+    uint32_t ndata;              /* writable, non-executable sections (.data, ...) */
+    struct { uint32_t rva, size; } data[DS_PE_MAX_RANGES];
 } ds_pe_info;
 
 /* Parse the headers of the image at base.  DS_ERR_NOT_PRESENT (or the

@@ -471,6 +471,7 @@ static void load_kdbg_copy(ds_dump *d, const ds_triage_dump64 *h)
         d->kdbg_source = DS_SRC_TRIAGE;
     d->kernel_base = kh.KernBase;
     d->psp_cid_table = kh.PspCidTable;
+    d->cid_table_source = kh.PspCidTable ? DS_SRC_TRIAGE : DS_SRC_NONE;
     if (!d->ps_loaded_module_list && !d->ps_active_process_head) {
         d->ps_loaded_module_list = kh.PsLoadedModuleList;
         d->ps_active_process_head = kh.PsActiveProcessHead;

@@ -94,6 +94,8 @@ typedef struct tthread {
 } tthread;
 
 typedef struct truth {
+    uint64_t active_head, module_list, cid_table_ptr;
+    bool kdbg_wiped, kdbg_encoded;
     tproc *p;
     size_t np;
     tthread *t;
@@ -113,7 +115,13 @@ static void load_truth(const char *path, truth *tr)
         char type[32];
         if (!jget(line, "type", type, sizeof(type)))
             continue;
-        if (strcmp(type, "process") == 0) {
+        if (strcmp(type, "dump_truth") == 0) {
+            tr->active_head = jnum(line, "ps_active_process_head");
+            tr->module_list = jnum(line, "ps_loaded_module_list");
+            tr->cid_table_ptr = jnum(line, "psp_cid_table");
+            tr->kdbg_wiped = jbool(line, "kdbg_wiped");
+            tr->kdbg_encoded = jbool(line, "kdbg_encoded");
+        } else if (strcmp(type, "process") == 0) {
             tr->p = realloc(tr->p, (tr->np + 1) * sizeof(*tr->p));
             tproc *p = &tr->p[tr->np++];
             memset(p, 0, sizeof(*p));
@@ -257,8 +265,33 @@ static void check_thread(const char *key, const char *fmt, const ds_scan_result 
               tt->tid, t->rip, t->rsp, tt->trap_ip, tt->trap_sp);
 }
 
-static void scan_case_with(const char *key, const char *fmt, unsigned size_mib, uint64_t seed,
-                           bool noise)
+/* The anchors of the kernel views: the truth's addresses, from the
+ * expected source.  Crash dumps name both list heads in their header;
+ * without KDBG the rest comes from the System process and the kernel
+ * image's data (scan/anchors.c). */
+static void check_anchors(const char *key, const char *fmt, const ds_dump *d,
+                          const ds_scan_result *r, const truth *tr)
+{
+    const ds_scan_stats *s = &r->stats;
+    bool crash = d->format == DS_FMT_CRASH64 || d->format == DS_FMT_CRASH32;
+    CHECK(s->active_head == tr->active_head && s->module_list == tr->module_list &&
+              s->cid_table_ptr == tr->cid_table_ptr,
+          "anchors 0x%" PRIx64 "/0x%" PRIx64 "/0x%" PRIx64 " != truth 0x%" PRIx64 "/0x%" PRIx64
+          "/0x%" PRIx64, s->active_head, s->module_list, s->cid_table_ptr, tr->active_head,
+          tr->module_list, tr->cid_table_ptr);
+    ds_source lists = crash ? DS_SRC_HEADER : tr->kdbg_wiped ? DS_SRC_SYSTEM_PROCESS : DS_SRC_KDBG;
+    ds_source mods = crash ? DS_SRC_HEADER : tr->kdbg_wiped ? DS_SRC_NT_DATA : DS_SRC_KDBG;
+    ds_source cid = tr->kdbg_wiped ? DS_SRC_NT_DATA : DS_SRC_KDBG;
+    CHECK(s->active_head_src == lists && s->module_list_src == mods && s->cid_table_src == cid,
+          "anchor sources %s/%s/%s", ds_source_name(s->active_head_src),
+          ds_source_name(s->module_list_src), ds_source_name(s->cid_table_src));
+    CHECK(d->kdbg_valid == !tr->kdbg_wiped && (!d->kdbg_valid || d->kdbg_encoded == tr->kdbg_encoded),
+          "kdbg valid %d encoded %d (truth wiped %d encoded %d)", d->kdbg_valid, d->kdbg_encoded,
+          tr->kdbg_wiped, tr->kdbg_encoded);
+}
+
+static void scan_case_kdbg(const char *key, const char *fmt, unsigned size_mib, uint64_t seed,
+                           bool noise, gen_kdbg kdbg)
 {
     char dir[] = "/tmp/ds_scan_XXXXXX";
     assert_non_null(mkdtemp(dir));
@@ -266,7 +299,7 @@ static void scan_case_with(const char *key, const char *fmt, unsigned size_mib, 
     snprintf(path, sizeof(path), "%s/d.dmp", dir);
     snprintf(tpath, sizeof(tpath), "%s.truth.ndjson", path);
     gen_opts go = {.out_path = path, .build_key = key, .size_mib = size_mib, .seed = seed,
-                   .noise = noise};
+                   .noise = noise, .kdbg = kdbg};
     assert_true(gen_format_parse(fmt, &go.format));
     gen_summary sum;
     ds_errbuf eb = {{0}};
@@ -325,15 +358,22 @@ static void scan_case_with(const char *key, const char *fmt, unsigned size_mib, 
           listed, linked);
     CHECK(r.stats.list_complete && r.stats.list_status == DS_LIST_OK,
           "list_complete %d list_status %u", r.stats.list_complete, r.stats.list_status);
+    check_anchors(key, fmt, d, &r, &tr);
     if (failures != before)
-        print_error("%s %s seed %" PRIu64 "%s: %d problems (tag_hits %" PRIu64 " struct_hits %" PRIu64 ")\n", key,
-                    fmt, seed, noise ? " noise" : "", failures - before, r.stats.tag_hits, r.stats.struct_hits);
+        print_error("%s %s seed %" PRIu64 "%s kdbg %s: %d problems (tag_hits %" PRIu64 " struct_hits %" PRIu64 ")\n", key,
+                    fmt, seed, noise ? " noise" : "", gen_kdbg_name(kdbg), failures - before, r.stats.tag_hits, r.stats.struct_hits);
     free_truth(&tr);
     ds_scan_result_free(&r);
     ds_dump_close(d);
     unlink(path);
     unlink(tpath);
     rmdir(dir);
+}
+
+static void scan_case_with(const char *key, const char *fmt, unsigned size_mib, uint64_t seed,
+                           bool noise)
+{
+    scan_case_kdbg(key, fmt, size_mib, seed, noise, GEN_KDBG_AUTO);
 }
 
 static void scan_case(const char *key, const char *fmt)
@@ -353,6 +393,30 @@ static void test_scan_all_builds_and_formats(void **state)
         size_t n = p->is64 ? 6 : 3;
         for (size_t f = 0; f < n; f++)
             scan_case(gen_build_keys[k], fmts[f]);
+    }
+    assert_int_equal(failures, 0);
+}
+
+/* Every build and format with KDBG plain, encoded (x64 Windows 8+) and
+ * wiped: the same processes, threads and verdicts, the anchors found
+ * without KDBG.  Seeds alternate the KdCopyDataBlock instruction order. */
+static void test_scan_kdbg_modes(void **state)
+{
+    (void)state;
+    static const char *const x64_formats[] = {"raw", "full", "bitmap", "kernel", "rdmp", "elf"};
+    static const char *const x86_formats[] = {"raw", "full32", "elf"};
+    static const gen_kdbg modes[] = {GEN_KDBG_PLAIN, GEN_KDBG_ENCODED, GEN_KDBG_WIPED};
+    unsigned n = 0;
+    for (size_t k = 0; gen_build_keys[k]; k++) {
+        const ds_profile *p = ds_profile_by_key(gen_build_keys[k]);
+        const char *const *fmts = p->is64 ? x64_formats : x86_formats;
+        size_t nf = p->is64 ? 6 : 3;
+        for (size_t f = 0; f < nf; f++)
+            for (size_t m = 0; m < 3; m++) {
+                if (modes[m] == GEN_KDBG_ENCODED && (!p->is64 || p->build_min < 9200))
+                    continue;
+                scan_case_kdbg(gen_build_keys[k], fmts[f], 16, 20 + n++, false, modes[m]);
+            }
     }
     assert_int_equal(failures, 0);
 }
@@ -454,6 +518,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scan_all_builds_and_formats),
         cmocka_unit_test(test_scan_noisy_raw_seeds),
+        cmocka_unit_test(test_scan_kdbg_modes),
         cmocka_unit_test(test_corrupted_list_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

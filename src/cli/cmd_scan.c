@@ -203,6 +203,8 @@ typedef struct dump_facts {
     ds_arch arch;
     bool has_bugcheck;
     uint32_t bugcheck_code;
+    ds_source kdbg_source;       /* DS_SRC_NONE when no valid KDBG */
+    bool kdbg_encoded;
     char notes[256];
 } dump_facts;
 
@@ -237,6 +239,8 @@ static void facts_of(dump_facts *f, const ds_dump *d)
     f->arch = d->arch;
     f->has_bugcheck = d->has_bugcheck;
     f->bugcheck_code = d->bugcheck_code;
+    f->kdbg_source = d->kdbg_valid ? d->kdbg_source : DS_SRC_NONE;
+    f->kdbg_encoded = d->kdbg_valid && d->kdbg_encoded;
     snprintf(f->notes, sizeof(f->notes), "%s", d->notes);
 }
 
@@ -266,6 +270,25 @@ static size_t count_hidden(const ds_scan_result *res)
     for (size_t i = 0; i < res->nprocs; i++)
         n += res->procs[i].hidden;
     return n;
+}
+
+static void rec_source(ds_rec *r, const char *name, ds_source src)
+{
+    ds_rec_str(r, name, src == DS_SRC_NONE ? NULL : ds_source_name(src));
+}
+
+/* Where the cross-view's anchors came from (null: not known, or a
+ * triage dump, which has no scan). */
+static void emit_anchors(ds_rec *r, const dump_facts *f, const ds_scan_stats *s)
+{
+    rec_source(r, "kdbg_source", f->kdbg_source);
+    ds_rec_bool(r, "kdbg_encoded", f->kdbg_encoded);
+    rec_opt_hex(r, "ps_active_process_head", s ? s->active_head : 0, 0);
+    rec_source(r, "list_head_source", s ? s->active_head_src : DS_SRC_NONE);
+    rec_opt_hex(r, "psp_cid_table", s ? s->cid_table_ptr : 0, 0);
+    rec_source(r, "cid_table_source", s ? s->cid_table_src : DS_SRC_NONE);
+    rec_opt_hex(r, "ps_loaded_module_list", s ? s->module_list : 0, 0);
+    rec_source(r, "module_list_source", s ? s->module_list_src : DS_SRC_NONE);
 }
 
 /* The `dump` record.  A triage job has no scan: io and timing fields are
@@ -319,6 +342,7 @@ static void emit_dump(ds_rec *r, ds_writer *w, const char *path, const dump_job 
     ds_rec_bool(r, "list_complete", s->list_complete);
     ds_rec_str(r, "list_status", j->triage ? NULL : ds_list_status_name(s->list_status));
     ds_rec_u64(r, "cid_entries", s->cid_entries);
+    emit_anchors(r, f, j->triage ? NULL : s);
     char notes[sizeof(f->notes) + 64];
     snprintf(notes, sizeof(notes), "%s%s%s", f->notes,
              f->notes[0] && s->xview_bounded ? "; " : "",
