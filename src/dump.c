@@ -1002,6 +1002,22 @@ static uint32_t build_from_lab(const char *lab)
     return b;
 }
 
+/* Processors from nt!KiProcessorBlock (one KPRCB pointer per CPU, NULL
+ * after the last): XP's KUSER_SHARED_DATA has no processor count. */
+#define MAX_PROCESSOR_BLOCK 64u
+
+static uint32_t count_processors(const ds_dump *d, uint64_t block)
+{
+    unsigned ptr = d->kvas.mode == DS_PAGING_X64 ? 8 : 4;
+    uint32_t n = 0;
+    for (; n < MAX_PROCESSOR_BLOCK; n++) {
+        uint64_t v = 0;
+        if (ds_vread(&d->kvas, block + (uint64_t)n * ptr, &v, ptr) != DS_OK || !v)
+            break;
+    }
+    return n;
+}
+
 static void fill_from_kdbg(ds_dump *d, const ds_kdbg *kd)
 {
     d->kdbg_valid = true;
@@ -1010,6 +1026,10 @@ static void fill_from_kdbg(ds_dump *d, const ds_kdbg *kd)
         d->kernel_base = kd->kern_base;
     d->psp_cid_table = kd->psp_cid_table;
     d->cid_table_source = kd->psp_cid_table ? DS_SRC_KDBG : DS_SRC_NONE;
+    d->mm_unloaded_drivers = kd->mm_unloaded_drivers;
+    d->mm_last_unloaded_driver = kd->mm_last_unloaded_driver;
+    if (!d->processors && kd->ki_processor_block)
+        d->processors = count_processors(d, kd->ki_processor_block);
     if (!d->ps_loaded_module_list && !d->ps_active_process_head)
         set_lists(d, kd->ps_loaded_module_list, kd->ps_active_process_head, DS_SRC_KDBG);
     if (!d->pfn_database)
@@ -1280,7 +1300,7 @@ static void choose_profile(ds_dump *d, const open_ctx *cx)
     const char *key = cx->opts ? cx->opts->force_profile : NULL;
     if (key) {
         d->profile = ds_profile_by_key(key);
-        d->profile_match = DS_PROFILE_EXACT;
+        d->profile_match = DS_PROFILE_FORCED;
         if (!d->profile)
             ds_dump_note(d, "unknown profile '%s'", key);
         return;
@@ -1299,6 +1319,36 @@ static void choose_profile(ds_dump *d, const open_ctx *cx)
     d->profile = ds_profile_select(d->build, is64, &d->profile_match);
     if (!d->profile)
         ds_dump_note(d, "no profile for build %u", d->build);
+}
+
+/* The DTB a self-referencing page-directory search finds may be any
+ * process's (every page directory maps itself; kernel space is shared,
+ * so translation works either way), but `dtb` means the kernel's: take
+ * the System process's DirectoryTableBase once the list head and the
+ * profile are known, when it translates the same kernel space. */
+static void prefer_system_dtb(ds_dump *d)
+{
+    const ds_profile *p = d->profile;
+    if (!p || d->dtb_source != DS_SRC_SELFREF || !d->ps_active_process_head ||
+        d->kvas.mode == DS_PAGING_NONE || p->ep_dtb == DS_OFF_NONE)
+        return;
+    unsigned ptr = p->ptr_size;
+    uint64_t first = 0, pid = 0, dtb = 0;
+    if (ds_vread(&d->kvas, d->ps_active_process_head, &first, ptr) != DS_OK ||
+        ds_vread(&d->kvas, first - p->ep_links + p->ep_pid, &pid, ptr) != DS_OK || pid != 4 ||
+        ds_vread(&d->kvas, first - p->ep_links + p->ep_dtb, &dtb, ptr) != DS_OK)
+        return;
+    dtb &= d->kvas.mode == DS_PAGING_PAE ? ~0x1full : ~0xfffull;
+    if (!dtb || dtb == d->dtb)
+        return;
+    ds_vas sys = d->kvas;
+    sys.dtb = dtb;
+    uint64_t check = 0;
+    if (ds_vread(&sys, d->ps_active_process_head, &check, ptr) != DS_OK || check != first)
+        return; /* not a page directory of this kernel */
+    d->dtb = dtb;
+    d->kvas.dtb = dtb;
+    d->dtb_source = DS_SRC_SYSTEM_PROCESS;
 }
 
 /* ------------------------------------------------------ open / close */
@@ -1348,6 +1398,7 @@ ds_err ds_dump_open(ds_dump **out, const char *path, const ds_dump_opts *opts,
     account_pages(d);
     bootstrap_kernel(d, &cx);
     choose_profile(d, &cx);
+    prefer_system_dtb(d);
     ds_triage_read_objects(d);
     *out = d;
     return DS_OK;

@@ -130,6 +130,8 @@ typedef struct ds_dump {
     uint64_t kernel_base;        /* KDBG KernBase, or triage ntoskrnl base */
     uint64_t psp_cid_table;      /* KDBG PspCidTable (pointer VA) */
     ds_source cid_table_source;
+    uint64_t mm_unloaded_drivers;      /* KDBG &nt!MmUnloadedDrivers, 0 unknown */
+    uint64_t mm_last_unloaded_driver;  /* KDBG &nt!MmLastUnloadedDriver */
     char nt_build_lab[64];       /* KDBG NtBuildLab string, "" if unread */
     uint32_t bugcheck_code;
     uint64_t bugcheck_params[4];

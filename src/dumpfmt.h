@@ -594,6 +594,101 @@ enum {
     DS_UWOP_PUSH_MACHFRAME = 10,
 };
 
+/* DRIVER_OBJECT (IO_TYPE_DRIVER = 4; Size = sizeof).  Unchanged from XP
+ * to Windows 11 24H2 (Vergilius Project _DRIVER_OBJECT, x64 0x150 and
+ * x86 0xa8 bytes; WDK wdm.h).  Only the fields read are named. */
+#define DS_IO_TYPE_DRIVER 4
+typedef struct ds_driver_object64 {
+    int16_t Type;
+    int16_t Size;
+    uint32_t Pad0;
+    uint64_t DeviceObject;
+    uint32_t Flags;
+    uint32_t Pad1;
+    uint64_t DriverStart;
+    uint32_t DriverSize;
+    uint32_t Pad2;
+    uint64_t DriverSection;      /* its KLDR_DATA_TABLE_ENTRY */
+    uint64_t DriverExtension;
+    ds_unicode_string64 DriverName;
+    uint64_t HardwareDatabase;
+    uint64_t FastIoDispatch;
+    uint64_t DriverInit;
+    uint64_t DriverStartIo;
+    uint64_t DriverUnload;
+    uint64_t MajorFunction[28];
+} ds_driver_object64;
+DS_OFF(ds_driver_object64, DeviceObject, 0x8);
+DS_OFF(ds_driver_object64, DriverStart, 0x18);
+DS_OFF(ds_driver_object64, DriverSize, 0x20);
+DS_OFF(ds_driver_object64, DriverSection, 0x28);
+DS_OFF(ds_driver_object64, DriverExtension, 0x30);
+DS_OFF(ds_driver_object64, DriverName, 0x38);
+DS_OFF(ds_driver_object64, DriverInit, 0x58);
+DS_OFF(ds_driver_object64, DriverUnload, 0x68);
+DS_OFF(ds_driver_object64, MajorFunction, 0x70);
+DS_SIZE(ds_driver_object64, 0x150);
+
+typedef struct ds_unicode_string32 {
+    uint16_t Length;
+    uint16_t MaximumLength;
+    uint32_t Buffer;
+} ds_unicode_string32;
+DS_SIZE(ds_unicode_string32, 0x8);
+
+typedef struct ds_driver_object32 {
+    int16_t Type;
+    int16_t Size;
+    uint32_t DeviceObject;
+    uint32_t Flags;
+    uint32_t DriverStart;
+    uint32_t DriverSize;
+    uint32_t DriverSection;
+    uint32_t DriverExtension;
+    ds_unicode_string32 DriverName;
+    uint32_t HardwareDatabase;
+    uint32_t FastIoDispatch;
+    uint32_t DriverInit;
+    uint32_t DriverStartIo;
+    uint32_t DriverUnload;
+    uint32_t MajorFunction[28];
+} ds_driver_object32;
+DS_OFF(ds_driver_object32, DriverStart, 0xc);
+DS_OFF(ds_driver_object32, DriverSize, 0x10);
+DS_OFF(ds_driver_object32, DriverSection, 0x14);
+DS_OFF(ds_driver_object32, DriverName, 0x1c);
+DS_OFF(ds_driver_object32, DriverInit, 0x2c);
+DS_OFF(ds_driver_object32, DriverUnload, 0x34);
+DS_OFF(ds_driver_object32, MajorFunction, 0x38);
+DS_SIZE(ds_driver_object32, 0xa8);
+
+/* nt!MmUnloadedDrivers points to an array of MI_UNLOADED_DRIVERS (50) of
+ * these; nt!MmLastUnloadedDriver counts the used ones.  Layout: Vergilius
+ * Project _UNLOADED_DRIVERS (x64 0x28, x86 0x18 bytes); the 50 is the
+ * `cmp eax, 32h` that public MmUnloadedDrivers readers match. */
+#define DS_MI_UNLOADED_DRIVERS 50u
+typedef struct ds_unloaded_driver64 {
+    ds_unicode_string64 Name;
+    uint64_t StartAddress;
+    uint64_t EndAddress;
+    int64_t CurrentTime;         /* FILETIME of the unload */
+} ds_unloaded_driver64;
+DS_OFF(ds_unloaded_driver64, StartAddress, 0x10);
+DS_OFF(ds_unloaded_driver64, EndAddress, 0x18);
+DS_OFF(ds_unloaded_driver64, CurrentTime, 0x20);
+DS_SIZE(ds_unloaded_driver64, 0x28);
+
+typedef struct ds_unloaded_driver32 {
+    ds_unicode_string32 Name;
+    uint32_t StartAddress;
+    uint32_t EndAddress;
+    int64_t CurrentTime;
+} ds_unloaded_driver32;
+DS_OFF(ds_unloaded_driver32, StartAddress, 0x8);
+DS_OFF(ds_unloaded_driver32, EndAddress, 0xc);
+DS_OFF(ds_unloaded_driver32, CurrentTime, 0x10);
+DS_SIZE(ds_unloaded_driver32, 0x18);
+
 #pragma pack(pop)
 
 /* KDDEBUGGER_DATA64 field offsets used beyond ds_kdbg_head. */
@@ -603,6 +698,8 @@ enum {
     DS_KDBG_MM_SYSTEM_RANGE_START = 0x1d0,
     DS_KDBG_NT_BUILD_LAB = 0x208,
     DS_KDBG_KI_PROCESSOR_BLOCK = 0x218,
+    DS_KDBG_MM_UNLOADED_DRIVERS = 0x220,      /* &nt!MmUnloadedDrivers */
+    DS_KDBG_MM_LAST_UNLOADED_DRIVER = 0x228,  /* &nt!MmLastUnloadedDriver */
     DS_KDBG_CM_NT_CSD_VERSION = 0x268,
     DS_KDBG_SIZE_EPROCESS = 0x2a8,
     DS_KDBG_OFFSET_EPROCESS_PEB = 0x2aa,

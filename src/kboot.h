@@ -67,6 +67,8 @@ typedef struct ds_kdbg {
     uint64_t mm_pfn_database;
     uint64_t nt_build_lab;    /* VA of the NtBuildLab string */
     uint64_t ki_processor_block;
+    uint64_t mm_unloaded_drivers;      /* &nt!MmUnloadedDrivers (0 if absent) */
+    uint64_t mm_last_unloaded_driver;  /* &nt!MmLastUnloadedDriver */
     uint16_t size_eprocess, offset_eprocess_peb, offset_eprocess_parent_cid,
         offset_eprocess_dtb, size_ethread, offset_prcb_current_thread;
     uint8_t raw[0x400];       /* decoded block (first min(size, 0x400) bytes) */

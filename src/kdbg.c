@@ -117,6 +117,8 @@ static void fill_fields(const ds_vas *kvas, ds_kdbg *out)
     out->mm_pfn_database = kdbg_ptr(kvas, out, DS_KDBG_MM_PFN_DATABASE);
     out->nt_build_lab = kdbg_ptr(kvas, out, DS_KDBG_NT_BUILD_LAB);
     out->ki_processor_block = kdbg_ptr(kvas, out, DS_KDBG_KI_PROCESSOR_BLOCK);
+    out->mm_unloaded_drivers = kdbg_ptr(kvas, out, DS_KDBG_MM_UNLOADED_DRIVERS);
+    out->mm_last_unloaded_driver = kdbg_ptr(kvas, out, DS_KDBG_MM_LAST_UNLOADED_DRIVER);
     out->size_eprocess = kdbg_u16(out, DS_KDBG_SIZE_EPROCESS);
     out->offset_eprocess_peb = kdbg_u16(out, DS_KDBG_OFFSET_EPROCESS_PEB);
     out->offset_eprocess_parent_cid = kdbg_u16(out, DS_KDBG_OFFSET_EPROCESS_PARENT_CID);

@@ -156,6 +156,8 @@ const char *ds_profile_match_name(ds_profile_match m)
         return "outside";
     case DS_PROFILE_DETECTED:
         return "detected";
+    case DS_PROFILE_FORCED:
+        return "forced";
     }
     return "unknown";
 }

@@ -132,6 +132,7 @@ typedef enum ds_profile_match {
     DS_PROFILE_OUTSIDE,     /* not covered; returned row is a best guess or NULL */
     DS_PROFILE_DETECTED,    /* build unknown: the row whose offsets fit the System
                                process and its first thread (dump.c) */
+    DS_PROFILE_FORCED,      /* named by the user (--profile) */
 } ds_profile_match;
 
 extern const ds_profile ds_profiles[];

@@ -203,6 +203,7 @@ typedef struct dump_facts {
     ds_arch arch;
     bool has_bugcheck;
     uint32_t bugcheck_code;
+    bool profile_forced;         /* --profile named it */
     ds_source kdbg_source;       /* DS_SRC_NONE when no valid KDBG */
     bool kdbg_encoded;
     char notes[256];
@@ -239,6 +240,7 @@ static void facts_of(dump_facts *f, const ds_dump *d)
     f->arch = d->arch;
     f->has_bugcheck = d->has_bugcheck;
     f->bugcheck_code = d->bugcheck_code;
+    f->profile_forced = d->profile && d->profile_match == DS_PROFILE_FORCED;
     f->kdbg_source = d->kdbg_valid ? d->kdbg_source : DS_SRC_NONE;
     f->kdbg_encoded = d->kdbg_valid && d->kdbg_encoded;
     snprintf(f->notes, sizeof(f->notes), "%s", d->notes);
@@ -270,6 +272,12 @@ static size_t count_hidden(const ds_scan_result *res)
     for (size_t i = 0; i < res->nprocs; i++)
         n += res->procs[i].hidden;
     return n;
+}
+
+static void append_note(char *notes, size_t cap, const char *what)
+{
+    size_t n = strlen(notes);
+    snprintf(notes + n, cap - n, "%s%s", n ? "; " : "", what);
 }
 
 static void rec_source(ds_rec *r, const char *name, ds_source src)
@@ -343,10 +351,13 @@ static void emit_dump(ds_rec *r, ds_writer *w, const char *path, const dump_job 
     ds_rec_str(r, "list_status", j->triage ? NULL : ds_list_status_name(s->list_status));
     ds_rec_u64(r, "cid_entries", s->cid_entries);
     emit_anchors(r, f, j->triage ? NULL : s);
-    char notes[sizeof(f->notes) + 64];
-    snprintf(notes, sizeof(notes), "%s%s%s", f->notes,
-             f->notes[0] && s->xview_bounded ? "; " : "",
-             s->xview_bounded ? "cross-view stopped at its work bound" : "");
+    char notes[sizeof(f->notes) + 160];
+    snprintf(notes, sizeof(notes), "%s", f->notes);
+    if (s->xview_bounded)
+        append_note(notes, sizeof(notes), "cross-view stopped at its work bound");
+    if (f->profile_forced && !j->triage && j->procs == 0)
+        append_note(notes, sizeof(notes),
+                    "the forced profile found no process object: is --profile right for this dump?");
     ds_rec_str(r, "notes", notes[0] ? notes : NULL);
 }
 
