@@ -444,55 +444,129 @@ static bool is_bmp_signature(uint32_t s)
     return s == DS_SIG_SDMP || s == DS_SIG_FDMP;
 }
 
-/* DumpType 5/6/7 "SDMP"/"FDMP" bitmap header at hdr_off. */
-static ds_err map_bmp(ds_dump *d, uint64_t hdr_off, ds_errbuf *eb)
+static bool has_bmp_signature(ds_dump *d, uint64_t off)
+{
+    uint32_t sig = 0;
+    return ds_file_read(&d->file, off, &sig, 4) == DS_OK && is_bmp_signature(sig);
+}
+
+/* A bitmap header, whichever layout it was read with. */
+typedef struct bmp_layout {
+    const char *name;            /* "bitmap" or "summary" */
+    uint32_t signature, valid;
+    uint64_t first_page;         /* file offset of the first stored page */
+    uint64_t present;            /* bits set, as the header says */
+    uint64_t bits;               /* bitmap length in bits */
+    uint64_t bm_off;             /* file offset of the bitmap */
+} bmp_layout;
+
+/* BITMAP_DUMP (DumpType 5/6/7, both architectures): 64-bit fields. */
+static bool read_bitmap_layout(ds_dump *d, uint64_t hdr_off, bmp_layout *l)
 {
     ds_bmp_header bh;
     if (ds_file_read(&d->file, hdr_off, &bh, sizeof(bh)) != DS_OK)
+        return false;
+    *l = (bmp_layout){"bitmap", bh.Signature, bh.ValidDump, bh.FirstPage, bh.TotalPresentPages,
+                      bh.Pages, hdr_off + sizeof(bh)};
+    return true;
+}
+
+/* SUMMARY_DUMP32/64 (DumpType 2): 32-bit fields. */
+static bool read_summary_layout(ds_dump *d, uint64_t hdr_off, bmp_layout *l)
+{
+    ds_summary_header sh;
+    if (ds_file_read(&d->file, hdr_off, &sh, sizeof(sh)) != DS_OK)
+        return false;
+    uint64_t bits_off = d->format == DS_FMT_CRASH64 ? DS_SUMMARY64_BITS_OFF : DS_SUMMARY32_BITS_OFF;
+    *l = (bmp_layout){"summary", sh.Signature, sh.ValidDump, sh.HeaderSize, sh.Pages,
+                      sh.BitmapSize, hdr_off + bits_off};
+    return true;
+}
+
+/* The fields hold together: a bitmap that fits before the first page,
+ * which lies inside the file. */
+static bool layout_consistent(const ds_dump *d, const bmp_layout *l)
+{
+    if (!is_bmp_signature(l->signature) || l->bits == 0 || l->bits > DS_MAX_BITMAP_PAGES ||
+        l->present > l->bits)
+        return false;
+    uint64_t bm_end = l->bm_off + (l->bits + 7) / 8;
+    return l->first_page >= bm_end && l->first_page <= d->file.size;
+}
+
+/* Read the header at hdr_off with the layout its DumpType calls for; when
+ * those fields do not hold together but the other layout's do (a writer
+ * that used the other one), take that and say so.  Neither: the
+ * expected layout, and map_bmp names what is wrong with it. */
+static bool pick_layout(ds_dump *d, uint64_t hdr_off, bmp_layout *l)
+{
+    bool summary_first = d->dump_type == DS_DT_SUMMARY;
+    bmp_layout a, b;
+    bool ha = summary_first ? read_summary_layout(d, hdr_off, &a) : read_bitmap_layout(d, hdr_off, &a);
+    bool hb = summary_first ? read_bitmap_layout(d, hdr_off, &b) : read_summary_layout(d, hdr_off, &b);
+    if (ha && layout_consistent(d, &a)) {
+        *l = a;
+        return true;
+    }
+    if (hb && layout_consistent(d, &b)) {
+        *l = b;
+        ds_dump_note(d, "DumpType %u with a %s header layout", d->dump_type, b.name);
+        return true;
+    }
+    if (ha)
+        *l = a;
+    return ha;
+}
+
+/* Bitmap dumps: DumpType 5/6/7 "SDMP"/"FDMP" headers, and DumpType 2
+ * summary dumps, at hdr_off. */
+static ds_err map_bmp(ds_dump *d, uint64_t hdr_off, ds_errbuf *eb)
+{
+    bmp_layout bh;
+    if (!pick_layout(d, hdr_off, &bh))
         return ds_fail(eb, DS_ERR_TRUNCATED, "bitmap header at 0x%llx cut off by end of file",
                        (unsigned long long)hdr_off);
-    if (!is_bmp_signature(bh.Signature))
+    if (!is_bmp_signature(bh.signature))
         return ds_fail(eb, DS_ERR_CORRUPT,
                        "DumpType %u without an SDMP/FDMP bitmap header at 0x%llx",
                        d->dump_type, (unsigned long long)hdr_off);
-    if (bh.ValidDump != DS_SIG_DUMP)
+    if (bh.valid != DS_SIG_DUMP)
         ds_dump_note(d, "bitmap header ValidDump is not \"DUMP\"");
-    if (bh.Pages > DS_MAX_BITMAP_PAGES)
+    if (bh.bits > DS_MAX_BITMAP_PAGES)
         return ds_fail(eb, DS_ERR_CORRUPT,
                        "bitmap Pages 0x%llx: more than 2^34 pages (64 TiB), beyond any "
-                       "machine Windows runs on", (unsigned long long)bh.Pages);
-    uint64_t bm_off = hdr_off + sizeof(bh);
-    uint64_t bm_bytes = (bh.Pages + 7) / 8;
+                       "machine Windows runs on", (unsigned long long)bh.bits);
+    uint64_t bm_off = bh.bm_off;
+    uint64_t bm_bytes = (bh.bits + 7) / 8;
     if (!ds_file_has(&d->file, bm_off, bm_bytes))
         return ds_fail(eb, DS_ERR_TRUNCATED,
                        "bitmap (%llu bytes at 0x%llx, Pages 0x%llx) runs past end of file",
                        (unsigned long long)bm_bytes, (unsigned long long)bm_off,
-                       (unsigned long long)bh.Pages);
-    if (bh.FirstPage < bm_off + bm_bytes)
+                       (unsigned long long)bh.bits);
+    if (bh.first_page < bm_off + bm_bytes)
         return ds_fail(eb, DS_ERR_CORRUPT, "bitmap FirstPage 0x%llx overlaps the bitmap",
-                       (unsigned long long)bh.FirstPage);
-    if (bh.FirstPage > d->file.size)
+                       (unsigned long long)bh.first_page);
+    if (bh.first_page > d->file.size)
         return ds_fail(eb, DS_ERR_CORRUPT,
                        "bitmap FirstPage 0x%llx lies past end of file (0x%llx)",
-                       (unsigned long long)bh.FirstPage, (unsigned long long)d->file.size);
+                       (unsigned long long)bh.first_page, (unsigned long long)d->file.size);
     const uint64_t *bits;
     ds_word_span *spans = NULL;
     size_t nspans = 0;
-    ds_err e = get_bitmap(d, bm_off, bh.Pages, &bits, eb);
+    ds_err e = get_bitmap(d, bm_off, bh.bits, &bits, eb);
     if (!e && bits != d->owned_bitmap)
-        bitmap_data_spans(d, bm_off, (bh.Pages + 63) / 64, &spans, &nspans);
+        bitmap_data_spans(d, bm_off, (bh.bits + 63) / 64, &spans, &nspans);
     if (!e)
-        e = ds_physmap_init_bitmap_spans(&d->pm, bits, bh.Pages, bh.FirstPage, d->file.size,
+        e = ds_physmap_init_bitmap_spans(&d->pm, bits, bh.bits, bh.first_page, d->file.size,
                                          spans, nspans, eb);
     free(spans);
     if (e)
         return e;
-    if (bh.TotalPresentPages != d->pm.pages_present)
+    if (bh.present != d->pm.pages_present)
         ds_dump_note(d, "bitmap TotalPresentPages %llu but %llu bits set",
-                     (unsigned long long)bh.TotalPresentPages,
-                     (unsigned long long)d->pm.pages_present);
+                     (unsigned long long)bh.present, (unsigned long long)d->pm.pages_present);
     if (d->dump_type == DS_DT_BITMAP_FULL)
-        d->dump_type_name = bh.Signature == DS_SIG_SDMP ? "bitmap_kernel" : "bitmap_full";
+        d->dump_type_name = bh.signature == DS_SIG_SDMP ? "bitmap_kernel" : "bitmap_full";
     return DS_OK;
 }
 
@@ -565,6 +639,8 @@ static ds_err map_rdmp(ds_dump *d, ds_errbuf *eb)
     free(runs);
     if (e)
         return e;
+    if (n == 0)
+        ds_dump_note(d, "RDMP lists no memory ranges: the dump holds no pages");
     if (complete && rh.TotalNumberOfPages != total)
         ds_dump_note(d, "RDMP TotalNumberOfPages %llu but the ranges hold %llu",
                      (unsigned long long)rh.TotalNumberOfPages, (unsigned long long)total);
@@ -581,6 +657,9 @@ static ds_err map_crash64(ds_dump *d, const ds_dump_header64 *h, ds_errbuf *eb)
     case DS_DT_FULL:
         return map_full(d, &hr, HDR64_SIZE, eb);
     case DS_DT_SUMMARY:
+        if (has_bmp_signature(d, HDR64_SIZE))
+            return map_bmp(d, HDR64_SIZE, eb);
+        /* fall through */
     case DS_DT_HEADER:
         ds_dump_note(d, "%s dump: header facts only, page data not parsed",
                      d->dump_type_name);
@@ -644,6 +723,9 @@ static ds_err map_crash32(ds_dump *d, const ds_dump_header32 *h, ds_errbuf *eb)
             return map_bmp(d, HDR32_SIZE, eb);
     } /* fall through */
     case DS_DT_SUMMARY:
+        if (d->dump_type == DS_DT_SUMMARY && has_bmp_signature(d, HDR32_SIZE))
+            return map_bmp(d, HDR32_SIZE, eb);
+    /* fall through */
     case DS_DT_HEADER:
     case DS_DT_TRIAGE:
         ds_dump_note(d, "32-bit %s dump: header facts only, page data not parsed",

@@ -238,6 +238,29 @@ DS_OFF(ds_bmp_header, TotalPresentPages, 0x28);
 DS_OFF(ds_bmp_header, Pages, 0x30);
 DS_SIZE(ds_bmp_header, 0x38);
 
+/* DumpType 2 (summary: the kernel memory dumps of Windows XP to 7) uses
+ * older headers at the same place, with 32-bit fields (dbgeng's
+ * SUMMARY_DUMP32 / SUMMARY_DUMP64 as published with per-field offsets;
+ * BITMAP_DUMP above is what DumpType 5/6/7 use on both architectures):
+ * HeaderSize = file offset of the first page, BitmapSize = bits,
+ * Pages = bits set; the bitmap follows at 0x20 (32-bit) or 0x28 (64-bit,
+ * after a 64-bit reserved word). */
+typedef struct ds_summary_header {
+    uint32_t Signature;          /* "SDMP" */
+    uint32_t ValidDump;          /* "DUMP" */
+    uint32_t DumpOptions;
+    uint32_t HeaderSize;         /* file offset of first stored page */
+    uint32_t BitmapSize;         /* number of bits */
+    uint32_t Pages;              /* bits set */
+    uint32_t SizeOfBitMap;       /* RTL_BITMAP.SizeOfBitMap */
+} ds_summary_header;
+DS_OFF(ds_summary_header, HeaderSize, 0xc);
+DS_OFF(ds_summary_header, BitmapSize, 0x10);
+DS_OFF(ds_summary_header, Pages, 0x14);
+DS_OFF(ds_summary_header, SizeOfBitMap, 0x18);
+#define DS_SUMMARY32_BITS_OFF 0x20u
+#define DS_SUMMARY64_BITS_OFF 0x28u
+
 /* RDMP header at 0x2000, DumpType 8/9/0xa (`.dump /k /ka /f`). */
 #define DS_RDMP_MARKER 0x40u
 typedef struct ds_rdmp_header {

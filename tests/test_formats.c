@@ -807,6 +807,95 @@ static void test_elf_bad(void **state)
 
 /* ----------------------------------------------------------- summary */
 
+/* A bitmap dump whose header uses the DumpType 2 layout (SUMMARY_DUMP32/64:
+ * 32-bit HeaderSize/BitmapSize/Pages at 0xc/0x10/0x14, bitmap at 0x20 or,
+ * for 64-bit dumps, 0x28) or the BITMAP_DUMP layout of DumpType 5+. */
+static uint8_t *build_summary(bool is64, uint32_t dump_type, bool summary_layout, size_t *len)
+{
+    uint32_t hoff = is64 ? 0x2000 : 0x1000;
+    size_t n = BMP_FIRST + BMP_N * PG;
+    uint8_t *b = calloc(1, n);
+    assert_non_null(b);
+    if (is64)
+        put_hdr64(b, dump_type, n);
+    else
+        put_hdr32(b, dump_type, true, n);
+    uint8_t *bits;
+    if (summary_layout) {
+        ds_summary_header sh = {.Signature = DS_SIG_SDMP, .ValidDump = DS_SIG_DUMP,
+                                .HeaderSize = BMP_FIRST, .BitmapSize = BMP_BITS,
+                                .Pages = BMP_N, .SizeOfBitMap = BMP_BITS};
+        memcpy(b + hoff, &sh, sizeof(sh));
+        bits = b + hoff + (is64 ? DS_SUMMARY64_BITS_OFF : DS_SUMMARY32_BITS_OFF);
+    } else {
+        ds_bmp_header bh = {.Signature = DS_SIG_SDMP, .ValidDump = DS_SIG_DUMP,
+                            .FirstPage = BMP_FIRST, .TotalPresentPages = BMP_N,
+                            .Pages = BMP_BITS};
+        memcpy(b + hoff, &bh, sizeof(bh));
+        bits = b + hoff + sizeof(bh);
+    }
+    for (int i = 0; i < BMP_N; i++) {
+        bits[bmp_pfns[i] / 8] |= (uint8_t)(1u << (bmp_pfns[i] % 8));
+        fill_page(b + BMP_FIRST + i * PG, bmp_pfns[i]);
+    }
+    *len = n;
+    return b;
+}
+
+/* Summary dumps (DumpType 2: XP..7 kernel dumps) are bitmap dumps with
+ * the old header; each architecture with each layout, and DumpType 5 with
+ * the old layout too (accepted, with a note). */
+static void test_summary_bitmaps(void **state)
+{
+    (void)state;
+    const struct { bool is64; uint32_t type; bool summary_layout; bool noted; } v[] = {
+        {true, DS_DT_SUMMARY, true, false},
+        {false, DS_DT_SUMMARY, true, false},
+        {false, DS_DT_BITMAP_FULL, false, false},
+        {false, DS_DT_BITMAP_FULL, true, true},
+        {true, DS_DT_BITMAP_FULL, true, true},
+        {true, DS_DT_SUMMARY, false, true},
+    };
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        size_t len;
+        uint8_t *b = build_summary(v[i].is64, v[i].type, v[i].summary_layout, &len);
+        ds_dump *d = NULL;
+        ds_errbuf eb = {{0}};
+        ds_err e = open_buf(b, len, 0, &d, &eb);
+        if (e != DS_OK)
+            print_error("case %zu: %s\n", i, eb.msg);
+        assert_int_equal(e, DS_OK);
+        check_bmp_pages(d);
+        assert_false(d->truncated);
+        assert_int_equal(strstr(d->notes, "header layout") != NULL, v[i].noted);
+        assert_null(strstr(d->notes, "TotalPresentPages"));
+        ds_dump_close(d);
+        /* a bitmap that claims more bits than the file holds is refused */
+        uint32_t hoff = v[i].is64 ? 0x2000 : 0x1000;
+        if (v[i].summary_layout)
+            ((ds_summary_header *)(void *)(b + hoff))->BitmapSize = 0x7fffffff;
+        else
+            ((ds_bmp_header *)(void *)(b + hoff))->Pages = 1ull << 33;
+        assert_int_not_equal(open_buf(b, len, 0, &d, &eb), DS_OK);
+        free(b);
+    }
+}
+
+static void test_rdmp_no_ranges(void **state)
+{
+    (void)state;
+    size_t len;
+    uint8_t *b = build_rdmp(DS_DT_RDMP_COMPLETE, &len);
+    memset(b + 0x2030, 0, 16); /* the first range is the terminator */
+    ds_dump *d = NULL;
+    ds_errbuf eb;
+    assert_int_equal(open_buf(b, len, 0, &d, &eb), DS_OK);
+    assert_int_equal(d->pages_present, 0);
+    assert_non_null(strstr(d->notes, "no memory ranges"));
+    ds_dump_close(d);
+    free(b);
+}
+
 static void test_summary(void **state)
 {
     (void)state;
@@ -1412,6 +1501,8 @@ int main(void)
         cmocka_unit_test(test_elf32_core),
         cmocka_unit_test(test_elf_bad),
         cmocka_unit_test(test_summary),
+        cmocka_unit_test(test_summary_bitmaps),
+        cmocka_unit_test(test_rdmp_no_ranges),
         cmocka_unit_test(test_triage),
         cmocka_unit_test(test_triage_truncated),
         cmocka_unit_test(test_triage_bad),
