@@ -82,10 +82,13 @@ static bool head_of(anchor_ctx *a, uint64_t sys_va, uint64_t *head_out)
     if (!rd(a, links + a->vc->ptr, &head) || !kptr(a, head) || !rd(a, head, &first) ||
         first != links || !kernel_image(a, head, &pe) || !in_image(&pe, head))
         return false;
+    /* One direction coming back is enough (the other may be smeared: the
+     * list view then reports it broken); neither coming back is only
+     * accepted when both stopped at pages the dump lacks. */
     walk_end f = walk(a, head, true);
     if (f != WALK_RETURNED) {
         walk_end b = walk(a, head, false);
-        if (b == WALK_BAD || f == WALK_BAD)
+        if (b != WALK_RETURNED && !(f == WALK_UNREADABLE && b == WALK_UNREADABLE))
             return false;
     }
     *head_out = head;

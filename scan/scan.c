@@ -40,10 +40,15 @@
 #include "p2v.h"
 #include "tagscan.h"
 #include "anchors.h"
+#include "drivers.h"
 #include "validate.h"
 #include "xview.h"
 
-enum cand_kind { CAND_PROC_TAG, CAND_THREAD_TAG, CAND_PROC_STRUCT, CAND_THREAD_STRUCT };
+enum cand_kind {
+    CAND_PROC_TAG, CAND_THREAD_TAG, CAND_PROC_STRUCT, CAND_THREAD_STRUCT,
+    CAND_LDR_TAG,  /* "MmLd": a loader entry (drivers.c) */
+    CAND_DRV_TAG,  /* "Driv": a DRIVER_OBJECT (drivers.c) */
+};
 
 typedef struct cand {
     uint64_t pa;       /* pool header (tag hits) or body (structure hits) */
@@ -60,8 +65,9 @@ typedef struct scan_ctx {
     const ds_dump *d;
     const ds_profile *p;
     unsigned ptr, align;
-    uint32_t tags[4];
-    unsigned ntags, nproc_tags;
+    uint32_t tags[DS_TAGSCAN_MAX_TAGS];
+    uint8_t tag_kind[DS_TAGSCAN_MAX_TAGS]; /* cand_kind of each tag */
+    unsigned ntags;
     bool struct_scan;
     const uint64_t *kmap;      /* bit per pfn: kernel-mapped; NULL = all */
     uint64_t kmap_pfns;
@@ -228,12 +234,13 @@ static void tag_scan_chunk(scan_ctx *sc, const uint8_t *data, size_t len, uint64
             uint64_t off = hits[i];
             uint32_t tag;
             memcpy(&tag, data + off + 4, 4);
-            bool is_proc = false;
-            for (unsigned t = 0; t < sc->nproc_tags; t++)
-                is_proc |= tag == sc->tags[t];
-            atomic_fetch_add(&sc->tag_hits, 1);
-            if (!push_cand(sc, worker, pa + off, DS_NO_VALUE,
-                           is_proc ? CAND_PROC_TAG : CAND_THREAD_TAG))
+            uint8_t kind = CAND_THREAD_TAG;
+            for (unsigned t = 0; t < sc->ntags; t++)
+                if (tag == sc->tags[t])
+                    kind = sc->tag_kind[t];
+            if (kind == CAND_PROC_TAG || kind == CAND_THREAD_TAG)
+                atomic_fetch_add(&sc->tag_hits, 1);
+            if (!push_cand(sc, worker, pa + off, DS_NO_VALUE, kind))
                 return;
         }
         if (next <= pos)
@@ -518,7 +525,7 @@ static void build_kernel_map(scan_ctx *sc, const ds_scan_opts *o)
 
 /* ---- driver ------------------------------------------------------------- */
 
-static void set_tags(scan_ctx *sc)
+static void set_tags(scan_ctx *sc, bool drivers)
 {
     /* "Proc", "Thre"; before Windows 8 the protected bit 0x80000000 is set. */
     uint32_t proc = 0x636f7250u, thre = 0x65726854u;
@@ -528,8 +535,21 @@ static void set_tags(scan_ctx *sc)
     }
     sc->tags[0] = proc;
     sc->tags[1] = thre;
+    sc->tag_kind[0] = CAND_PROC_TAG;
+    sc->tag_kind[1] = CAND_THREAD_TAG;
     sc->ntags = 2;
-    sc->nproc_tags = 1;
+    if (drivers) {
+        /* "MmLd" is a plain allocation tag; "Driv" an object's (protected
+         * bit before Windows 8, like the two above) */
+        uint32_t driv = 0x76697244u;
+        if (sc->p->protected_tags)
+            driv |= 0x80000000u;
+        sc->tags[2] = 0x644c6d4du;
+        sc->tags[3] = driv;
+        sc->tag_kind[2] = CAND_LDR_TAG;
+        sc->tag_kind[3] = CAND_DRV_TAG;
+        sc->ntags = 4;
+    }
 }
 
 /* --io auto: when the dump is already in the page cache, mmap (no copy)
@@ -614,6 +634,32 @@ static ds_err gather(scan_ctx *sc, cand **out, size_t *nout)
     }
     *out = all;
     *nout = n;
+    return DS_OK;
+}
+
+/* Move the driver candidates ("MmLd", "Driv") out of c, keeping the
+ * order of the rest, and hand them over as hits with their VAs. */
+static ds_err split_driver_hits(cand *c, size_t *n, const ds_p2v *m, ds_drv_hit **hits,
+                                size_t *nhits)
+{
+    size_t nd = 0;
+    for (size_t i = 0; i < *n; i++)
+        nd += c[i].kind == CAND_LDR_TAG || c[i].kind == CAND_DRV_TAG;
+    *hits = malloc((nd ? nd : 1) * sizeof(**hits));
+    if (!*hits)
+        return DS_ERR_NOMEM;
+    size_t keep = 0;
+    *nhits = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (c[i].kind == CAND_LDR_TAG || c[i].kind == CAND_DRV_TAG) {
+            uint64_t va = ds_p2v_lookup(m, c[i].pa);
+            (*hits)[(*nhits)++] = (ds_drv_hit){c[i].pa, va == DS_P2V_NONE ? DS_NO_VALUE : va,
+                                               c[i].kind == CAND_DRV_TAG};
+        } else {
+            c[keep++] = c[i];
+        }
+    }
+    *n = keep;
     return DS_OK;
 }
 
@@ -732,7 +778,7 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
                    .cancel = o->cancel};
     sc.ptr = d->profile->ptr_size;
     sc.align = d->profile->pool_align;
-    set_tags(&sc);
+    set_tags(&sc, !o->no_drivers);
     sc.nworkers = ds_pool_threads(pool);
     if (sc.struct_scan)
         build_kernel_map(&sc, o);
@@ -763,6 +809,11 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
         e = resolve_vas(d, c, n, &m);
     uint64_t t2 = now_ns();
 
+    ds_drv_hit *dhits = NULL;
+    size_t ndhits = 0;
+    if (e == DS_OK)
+        e = split_driver_hits(c, &n, &m, &dhits, &ndhits);
+
     ds_vctx vc;
     ds_vctx_init(&vc, d);
     ds_proc *procs = NULL;
@@ -789,6 +840,9 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
     if (e == DS_OK)
         ds_anchor_search_nt_data(&vc, r);
     set_anchor_stats(&vc, &r->stats);
+    if (e == DS_OK && !o->no_drivers)
+        e = ds_drivers_build(&vc, dhits, ndhits, &r->drivers);
+    free(dhits);
     free(procs);
     free(threads);
     free(c);
@@ -819,6 +873,7 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
 
 void ds_scan_result_free(ds_scan_result *r)
 {
+    ds_driver_set_free(&r->drivers);
     free(r->procs);
     free(r->threads);
     r->procs = NULL;

@@ -16,7 +16,13 @@
  *               structure hits of the same object merge into one record.
  *   4. xview    the kernel's own views (active process list walked both
  *               ways, thread lists, PspCidTable, session lists) are built
- *               and compared with the scan (xview.c): verdicts.
+ *               and compared with the scan (xview.c): verdicts.  Their
+ *               anchors come from the dump, else from the System process
+ *               and the kernel image (anchors.c); when the type keys had
+ *               to be learnt that way, phase 3 runs again with them.
+ *   5. drivers  PsLoadedModuleList against the loader entries ("MmLd")
+ *               and DRIVER_OBJECTs ("Driv") the tag scan found, and
+ *               MmUnloadedDrivers (drivers.c).
  * Memory stays bounded: candidates are capped (DS_SCAN_MAX_CANDIDATES) and
  * the cap is reported in the stats; the stream holds a fixed number of
  * buffers. */
@@ -29,6 +35,7 @@
 #include <stdint.h>
 
 #include "../src/dump.h"
+#include "drivers.h"
 #include "records.h"
 
 /* 1 Mi candidates: about 5x the objects of a busy 64 GiB server (tag and
@@ -50,6 +57,7 @@ typedef struct ds_scan_opts {
     bool struct_all_pages;   /* structure scan on every page, not only
                                 kernel-mapped ones */
     bool no_xview;           /* skip cross-view (phase 4) */
+    bool no_drivers;         /* skip the driver view (no MmLd/Driv tags) */
     const atomic_bool *cancel; /* when set, the scan stops at the next chunk
                                   or phase and returns DS_ERR_CANCELLED */
 } ds_scan_opts;
@@ -81,6 +89,7 @@ typedef struct ds_scan_result {
     size_t nprocs;
     ds_thread *threads;
     size_t nthreads;
+    ds_driver_set drivers;   /* loaded, hidden and unloaded drivers (drivers.h) */
     ds_scan_stats stats;
 } ds_scan_result;
 

@@ -281,6 +281,16 @@ static bool read_pool_header(const ds_vctx *vc, uint64_t pool_pa, pool_hdr *h)
     return true;
 }
 
+bool ds_pool_chunk(const ds_vctx *vc, uint64_t pool_pa, uint32_t *bytes, bool *free_chunk)
+{
+    pool_hdr h;
+    if (!vc->p || !read_pool_header(vc, pool_pa, &h))
+        return false;
+    *bytes = h.block_size * vc->p->pool_align;
+    *free_chunk = h.pool_type == 0;
+    return true;
+}
+
 /* Bytes of the body the validator needs to be inside the allocation. */
 static unsigned min_body(const ds_profile *p, bool is_proc)
 {

@@ -69,6 +69,10 @@ typedef struct ds_pool_obj {
 bool ds_pool_locate(const ds_vctx *vc, uint64_t pool_pa, uint64_t pool_va, bool is_proc,
                     ds_pool_obj *out);
 
+/* The pool header at pool_pa: block size in bytes and whether the chunk
+ * is free (PoolType 0).  False when unreadable. */
+bool ds_pool_chunk(const ds_vctx *vc, uint64_t pool_pa, uint32_t *bytes, bool *free_chunk);
+
 /* Object-header type check for a body (used by structure hits).
  * 1 match, 0 mismatch, -1 undecidable (no VA in cookie mode, no key). */
 int ds_object_type_check(const ds_vctx *vc, uint64_t body_pa, uint64_t body_va, bool is_proc);

@@ -65,8 +65,7 @@ static ds_err from_triage(const ds_triage *t, ds_modlist *m)
     return DS_OK;
 }
 
-/* A UNICODE_STRING at va, converted to UTF-8 (empty when unreadable). */
-static void read_ustr(const ds_dump *d, uint64_t va, unsigned ptr, char *out, size_t cap)
+void ds_kread_ustr(const ds_dump *d, uint64_t va, unsigned ptr, char *out, size_t cap)
 {
     uint8_t us[16];
     out[0] = 0;
@@ -106,11 +105,32 @@ static bool seen(const ds_modlist *m, uint64_t va)
     return false;
 }
 
-static ds_err walk_list(const ds_dump *d, ds_modlist *m)
+ds_err ds_ldr_entry_read(const ds_dump *d, uint64_t va, ds_module *mod)
 {
     const ds_profile *p = d->profile;
     unsigned ptr = p->ptr_size;
-    uint64_t head = d->ps_loaded_module_list, cur;
+    uint8_t e[0x80];
+    ds_err err = ds_kread(d, va, e, ptr == 8 ? 0x68 : 0x34);
+    if (err != DS_OK)
+        return err;
+    mod->ldr_va = va;
+    mod->base = rdptr(e, p->ldr_dll_base, ptr);
+    mod->entry = p->ldr_entry_point != DS_OFF_NONE ? rdptr(e, p->ldr_entry_point, ptr) : 0;
+    uint32_t size;
+    memcpy(&size, e + p->ldr_size_of_image, 4);
+    mod->size = size;
+    ds_kread_ustr(d, va + p->ldr_full_dll_name, ptr, mod->path, sizeof(mod->path));
+    char base_name[DS_MODULE_NAME_MAX];
+    ds_kread_ustr(d, va + p->ldr_base_dll_name, ptr, base_name, sizeof(base_name));
+    ds_module_base_name(base_name[0] ? base_name : mod->path, mod->name, sizeof(mod->name));
+    return DS_OK;
+}
+
+static ds_err walk_list(const ds_dump *d, uint64_t head, ds_modlist *m)
+{
+    const ds_profile *p = d->profile;
+    unsigned ptr = p->ptr_size;
+    uint64_t cur;
     if (ds_kread_ptr(d, head, &cur) != DS_OK) {
         m->status = DS_MODLIST_BROKEN;
         return DS_OK;
@@ -129,26 +149,16 @@ static ds_err walk_list(const ds_dump *d, ds_modlist *m)
             m->status = DS_MODLIST_LOOP;
             break;
         }
-        uint8_t e[0x80];
-        if (ds_kread(d, cur, e, ptr == 8 ? 0x68 : 0x34) != DS_OK) {
-            m->status = DS_MODLIST_BROKEN;
-            break;
-        }
         ds_module *mod = grow(m);
         if (!mod)
             return DS_ERR_NOMEM;
-        mod->ldr_va = cur;
-        mod->base = rdptr(e, p->ldr_dll_base, ptr);
-        mod->entry = p->ldr_entry_point != DS_OFF_NONE ? rdptr(e, p->ldr_entry_point, ptr) : 0;
-        uint32_t size;
-        memcpy(&size, e + p->ldr_size_of_image, 4);
-        mod->size = size;
-        read_ustr(d, cur + p->ldr_full_dll_name, ptr, mod->path, sizeof(mod->path));
-        char base_name[DS_MODULE_NAME_MAX];
-        read_ustr(d, cur + p->ldr_base_dll_name, ptr, base_name, sizeof(base_name));
-        ds_module_base_name(base_name[0] ? base_name : mod->path, mod->name, sizeof(mod->name));
+        uint64_t next;
+        if (ds_ldr_entry_read(d, cur, mod) != DS_OK || ds_kread_ptr(d, cur, &next) != DS_OK) {
+            m->status = DS_MODLIST_BROKEN;
+            break;
+        }
         m->n++;
-        cur = rdptr(e, 0, ptr); /* InLoadOrderLinks.Flink */
+        cur = next; /* InLoadOrderLinks.Flink */
     }
     return DS_OK;
 }
@@ -174,15 +184,25 @@ static ds_err index_by_base(ds_modlist *m)
 
 ds_err ds_modules_load(const ds_dump *d, ds_modlist *out)
 {
+    if (!(d->triage && d->triage->ndrivers))
+        return ds_modules_load_at(d, d->ps_loaded_module_list, out);
+    memset(out, 0, sizeof(*out));
+    ds_err e = from_triage(d->triage, out);
+    if (e == DS_OK)
+        e = index_by_base(out);
+    if (e != DS_OK)
+        ds_modlist_free(out);
+    return e;
+}
+
+ds_err ds_modules_load_at(const ds_dump *d, uint64_t head, ds_modlist *out)
+{
     memset(out, 0, sizeof(*out));
     out->status = DS_MODLIST_ABSENT;
     ds_err e = DS_OK;
-    if (d->triage && d->triage->ndrivers)
-        e = from_triage(d->triage, out);
-    else if (d->profile && d->ps_loaded_module_list &&
-             ds_is_kernel_ptr(d->profile->ptr_size, d->ps_loaded_module_list) &&
-             d->profile->ldr_dll_base != DS_OFF_NONE)
-        e = walk_list(d, out);
+    if (d->profile && head && ds_is_kernel_ptr(d->profile->ptr_size, head) &&
+        d->profile->ldr_dll_base != DS_OFF_NONE)
+        e = walk_list(d, head, out);
     if (e == DS_OK)
         e = index_by_base(out);
     if (e != DS_OK)

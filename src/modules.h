@@ -52,6 +52,17 @@ typedef struct ds_modlist {
 /* Load the module list of d.  DS_ERR_NOMEM only; an absent or damaged
  * list gives what could be read and a status. */
 ds_err ds_modules_load(const ds_dump *d, ds_modlist *out);
+/* The same, walking PsLoadedModuleList from head (never the triage list):
+ * for a head found some other way than the dump's. */
+ds_err ds_modules_load_at(const ds_dump *d, uint64_t head, ds_modlist *out);
+
+/* One KLDR_DATA_TABLE_ENTRY at va: base, size, entry, names, ldr_va
+ * (index untouched).  DS_OK or the read's error. */
+ds_err ds_ldr_entry_read(const ds_dump *d, uint64_t va, ds_module *mod);
+
+/* The UNICODE_STRING at va (ptr: pointer size) as UTF-8 into out; empty
+ * when unreadable; odd or oversized lengths are cut, never read past. */
+void ds_kread_ustr(const ds_dump *d, uint64_t va, unsigned ptr, char *out, size_t cap);
 void ds_modlist_free(ds_modlist *m);
 
 /* The module containing va, or NULL. */

@@ -339,6 +339,8 @@ typedef struct truth {
     size_t nthreads;
     uint64_t *decoys;
     size_t ndecoys;
+    char *drivers[32], *unloaded[8];
+    size_t ndrivers, nunloaded;
 } truth;
 
 static void load_truth(const char *path, truth *t)
@@ -370,6 +372,10 @@ static void load_truth(const char *path, truth *t)
             p->threads = (unsigned)jnum(line, "thread_count");
         } else if (strstr(line, "\"type\":\"thread\"")) {
             t->threads[t->nthreads++] = strdup(line);
+        } else if (strstr(line, "\"type\":\"driver\"") && t->ndrivers < 32) {
+            t->drivers[t->ndrivers++] = strdup(line);
+        } else if (strstr(line, "\"type\":\"unloaded\"") && t->nunloaded < 8) {
+            t->unloaded[t->nunloaded++] = strdup(line);
         } else if (strstr(line, "\"type\":\"decoy\"")) {
             t->decoys[t->ndecoys++] = jnum(line, "pa");
         }
@@ -387,6 +393,10 @@ static void free_truth(truth *t)
         free(t->threads[i]);
     free(t->threads);
     free(t->decoys);
+    for (size_t i = 0; i < t->ndrivers; i++)
+        free(t->drivers[i]);
+    for (size_t i = 0; i < t->nunloaded; i++)
+        free(t->unloaded[i]);
 }
 
 static tproc *proc_by_va(truth *t, uint64_t va)
@@ -705,6 +715,84 @@ static void check_kdbg(ctx *c, truth *t, gen_format f, gen_kdbg mode)
     assert_memory_equal(code + (re ? 0x47 : 0x42), "\x48\x0f\xc8", 3);
 }
 
+/* Drivers as the truth lists them, read back with this file's own reader:
+ * loader entries (DllBase, SizeOfImage), DRIVER_OBJECTs (Type, Size,
+ * DriverStart, DriverSection), the list walked from its head in order,
+ * the hidden entry linked to itself, images mapped or not, and
+ * MmUnloadedDrivers' slots. */
+static void check_drivers(ctx *c, truth *t)
+{
+    const ds_profile *p = c->p;
+    unsigned ptr = c->ptr;
+    bool ok;
+    assert_true(t->ndrivers >= 11);
+    uint64_t head = jnum(t->hdr, "ps_loaded_module_list"), cur = vptr(c, head, &ok);
+    assert_true(ok);
+    size_t listed = 0, hidden = 0, stale = 0;
+    for (size_t i = 0; i < t->ndrivers; i++) {
+        const char *l = t->drivers[i];
+        char cat[16];
+        jstr(l, "category", cat, sizeof(cat));
+        uint64_t base = jnum(l, "base"), size = jnum(l, "size"), ldr = jnum(l, "ldr_va");
+        uint64_t obj = jnum(l, "driver_object_va");
+        assert_int_equal(vptr(c, ldr + p->ldr_dll_base, &ok), base);
+        uint32_t soi = 0;
+        assert_true(vread(c, ldr + p->ldr_size_of_image, &soi, 4));
+        assert_int_equal(soi, size);
+        if (obj != 0) {
+            int16_t ts[2];
+            assert_true(vread(c, obj, ts, 4));
+            assert_int_equal(ts[0], 4);
+            assert_int_equal((uint16_t)ts[1], ptr == 8 ? 0x150 : 0xa8);
+            assert_int_equal(vptr(c, obj + 3 * ptr, &ok), base);
+            assert_int_equal(vptr(c, obj + 5 * ptr, &ok), ldr);
+        }
+        uint16_t mz = 0;
+        bool mapped = vread(c, base, &mz, 2) && mz == 0x5a4d;
+        if (strcmp(cat, "listed") == 0) {
+            assert_int_equal(jnum(l, "list_index"), listed);
+            assert_int_equal(cur, ldr); /* the list holds it, in order */
+            cur = vptr(c, cur, &ok);
+            listed++;
+            assert_true(mapped);
+        } else if (strcmp(cat, "hidden") == 0) {
+            assert_int_equal(vptr(c, ldr, &ok), ldr); /* unlinked: Flink to itself */
+            assert_true(mapped);
+            hidden++;
+        } else {
+            assert_string_equal(cat, "stale");
+            assert_false(mapped);
+            stale++;
+        }
+    }
+    assert_int_equal(cur, head); /* nothing else is listed */
+    assert_int_equal(hidden, 1);
+    assert_int_equal(stale, 1);
+    /* MmUnloadedDrivers -> array of UNLOADED_DRIVERS */
+    uint64_t arr = vptr(c, jnum(t->hdr, "mm_unloaded_drivers"), &ok);
+    assert_true(ok);
+    size_t esz = ptr == 8 ? 0x28 : 0x18;
+    assert_int_equal(t->nunloaded, 3);
+    for (size_t i = 0; i < t->nunloaded; i++) {
+        const char *l = t->unloaded[i];
+        uint64_t at = arr + jnum(l, "index") * esz;
+        assert_int_equal(vptr(c, at + 2 * ptr, &ok), jnum(l, "start"));
+        assert_int_equal(vptr(c, at + 3 * ptr, &ok), jnum(l, "end"));
+        uint16_t len = 0;
+        assert_true(vread(c, at, &len, 2));
+        char name[32], got[32] = {0};
+        jstr(l, "name", name, sizeof(name));
+        assert_int_equal(len, 2 * strlen(name));
+        uint64_t buf = vptr(c, at + ptr, &ok);
+        for (size_t k = 0; k < strlen(name); k++) {
+            uint16_t ch;
+            assert_true(vread(c, buf + 2 * k, &ch, 2));
+            got[k] = (char)ch;
+        }
+        assert_string_equal(got, name);
+    }
+}
+
 static void check_header(ctx *c, truth *t, gen_format f)
 {
     const uint8_t *m = c->d.map;
@@ -808,6 +896,7 @@ static void check_one(const char *key, gen_format f, uint64_t mib, uint64_t seed
     check_threads(&c, &t);
     check_cid(&c, &t);
     check_kdbg(&c, &t, f, kdbg);
+    check_drivers(&c, &t);
     check_decoys(&c, &t, f, absent);
     munmap(c.d.map, c.d.size);
     free(c.d.off);

@@ -25,6 +25,7 @@
 
 #include "bench/dumpgen/gen.h"
 #include "scan/scan.h"
+#include "src/modules.h"
 #include "src/timefmt.h"
 
 /* ---- flat JSON line reader --------------------------------------------- */
@@ -93,8 +94,22 @@ typedef struct tthread {
     char create[40];
 } tthread;
 
+typedef struct tdriver {
+    char name[32], category[16], object_name[48];
+    uint64_t base, size, ldr_va, object_va, list_index;
+} tdriver;
+
+typedef struct tunloaded {
+    char name[32];
+    uint64_t start, end, index;
+} tunloaded;
+
 typedef struct truth {
     uint64_t active_head, module_list, cid_table_ptr;
+    tdriver drv[32];
+    size_t ndrv;
+    tunloaded unl[8];
+    size_t nunl;
     bool kdbg_wiped, kdbg_encoded;
     tproc *p;
     size_t np;
@@ -148,6 +163,25 @@ static void load_truth(const char *path, truth *tr)
             t->trap_ip = jnum(line, "trap_ip");
             t->trap_sp = jnum(line, "trap_sp");
             jget(line, "create_time", t->create, sizeof(t->create));
+        } else if (strcmp(type, "driver") == 0 && tr->ndrv < 32) {
+            tdriver *d = &tr->drv[tr->ndrv++];
+            memset(d, 0, sizeof(*d));
+            jget(line, "name", d->name, sizeof(d->name));
+            jget(line, "category", d->category, sizeof(d->category));
+            jget(line, "object_name", d->object_name, sizeof(d->object_name));
+            if (strcmp(d->object_name, "null") == 0)
+                d->object_name[0] = 0;
+            d->base = jnum(line, "base");
+            d->size = jnum(line, "size");
+            d->ldr_va = jnum(line, "ldr_va");
+            d->object_va = jnum(line, "driver_object_va");
+            d->list_index = jnum(line, "list_index");
+        } else if (strcmp(type, "unloaded") == 0 && tr->nunl < 8) {
+            tunloaded *u = &tr->unl[tr->nunl++];
+            jget(line, "name", u->name, sizeof(u->name));
+            u->start = jnum(line, "start");
+            u->end = jnum(line, "end");
+            u->index = jnum(line, "index");
         } else if (strcmp(type, "decoy") == 0) {
             tr->decoy = realloc(tr->decoy, (tr->nd + 1) * sizeof(*tr->decoy));
             tr->decoy[tr->nd++] = jnum(line, "pa");
@@ -290,6 +324,62 @@ static void check_anchors(const char *key, const char *fmt, const ds_dump *d,
           tr->kdbg_wiped, tr->kdbg_encoded);
 }
 
+/* Every planted driver reported once, by the views the truth says, with
+ * its verdict; nothing else; the unloaded list as planted (when KDBG,
+ * which names MmUnloadedDrivers, is there). */
+static void check_drivers(const char *key, const char *fmt, const ds_scan_result *r,
+                          const truth *tr)
+{
+    const ds_driver_set *ds = &r->drivers;
+    CHECK(ds->n == tr->ndrv, "%zu driver records, truth has %zu", ds->n, tr->ndrv);
+    CHECK(ds->list_status == DS_MODLIST_OK, "module list status %u", ds->list_status);
+    for (size_t i = 0; i < tr->ndrv; i++) {
+        const tdriver *t = &tr->drv[i];
+        const ds_driver *d = NULL;
+        for (size_t k = 0; k < ds->n; k++)
+            if (ds->v[k].base == t->base)
+                d = &ds->v[k];
+        CHECK(d, "driver %s (%s) at 0x%" PRIx64 " not reported", t->name, t->category, t->base);
+        if (!d)
+            continue;
+        bool listed = strcmp(t->category, "listed") == 0;
+        uint32_t want = (listed ? DS_DRV_LIST : 0) | DS_DRV_POOL |
+                        (t->object_va != DS_NO_VALUE ? DS_DRV_OBJECT : 0);
+        CHECK(strcmp(d->name, t->name) == 0 && d->size == t->size && d->ldr_va == t->ldr_va,
+              "driver %s: name '%s' size %" PRIu64 " ldr 0x%" PRIx64, t->name, d->name, d->size,
+              d->ldr_va);
+        CHECK(d->sources == want, "driver %s sources 0x%x, want 0x%x", t->name, d->sources, want);
+        CHECK(d->object_va == t->object_va && strcmp(d->object_name, t->object_name) == 0,
+              "driver %s object 0x%" PRIx64 " '%s'", t->name, d->object_va, d->object_name);
+        CHECK(listed ? (uint64_t)d->list_index == t->list_index : d->list_index == -1,
+              "driver %s list index %d", t->name, d->list_index);
+        uint32_t reasons = 0;
+        if (strcmp(t->category, "hidden") == 0)
+            reasons = DS_DRV_RSN_NOT_IN_LIST | DS_DRV_RSN_IMAGE_MAPPED;
+        else if (strcmp(t->category, "stale") == 0)
+            reasons = DS_DRV_RSN_NOT_IN_LIST | DS_DRV_RSN_IMAGE_GONE | DS_DRV_RSN_POOL_FREED |
+                      (tr->kdbg_wiped ? 0 : DS_DRV_RSN_UNLOADED);
+        CHECK(d->reasons == reasons, "driver %s reasons 0x%x, want 0x%x", t->name, d->reasons,
+              reasons);
+        CHECK(d->hidden == (strcmp(t->category, "hidden") == 0) &&
+                  d->stale == (strcmp(t->category, "stale") == 0),
+              "driver %s (%s): hidden %d stale %d reasons 0x%x", t->name, t->category, d->hidden,
+              d->stale, d->reasons);
+    }
+    if (!tr->kdbg_wiped) {
+        CHECK(ds->unloaded_known && ds->nunloaded == tr->nunl, "%zu unloaded, truth %zu",
+              ds->nunloaded, tr->nunl);
+        for (size_t i = 0; i < tr->nunl && i < ds->nunloaded; i++)
+            CHECK(strcmp(ds->unloaded[i].name, tr->unl[i].name) == 0 &&
+                      ds->unloaded[i].start == tr->unl[i].start &&
+                      ds->unloaded[i].end == tr->unl[i].end &&
+                      ds->unloaded[i].index == tr->unl[i].index,
+                  "unloaded %zu: %s", i, ds->unloaded[i].name);
+    } else {
+        CHECK(!ds->unloaded_known && ds->nunloaded == 0, "unloaded list without KDBG");
+    }
+}
+
 static void scan_case_kdbg(const char *key, const char *fmt, unsigned size_mib, uint64_t seed,
                            bool noise, gen_kdbg kdbg)
 {
@@ -359,6 +449,7 @@ static void scan_case_kdbg(const char *key, const char *fmt, unsigned size_mib, 
     CHECK(r.stats.list_complete && r.stats.list_status == DS_LIST_OK,
           "list_complete %d list_status %u", r.stats.list_complete, r.stats.list_status);
     check_anchors(key, fmt, d, &r, &tr);
+    check_drivers(key, fmt, &r, &tr);
     if (failures != before)
         print_error("%s %s seed %" PRIu64 "%s kdbg %s: %d problems (tag_hits %" PRIu64 " struct_hits %" PRIu64 ")\n", key,
                     fmt, seed, noise ? " noise" : "", gen_kdbg_name(kdbg), failures - before, r.stats.tag_hits, r.stats.struct_hits);

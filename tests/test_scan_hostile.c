@@ -25,6 +25,7 @@
 
 #include "bench/dumpgen/gen.h"
 #include "scan/scan.h"
+#include "src/modules.h"
 
 typedef struct tp {
     uint64_t pa, va;
@@ -36,6 +37,8 @@ typedef struct fixture {
     tp procs[256];
     size_t np;
     uint64_t cid_table; /* VA of the HANDLE_TABLE */
+    uint64_t ldr[16];   /* loader entries of the listed drivers, in list order */
+    size_t nldr;
     const ds_profile *p;
 } fixture;
 
@@ -47,7 +50,7 @@ static uint64_t field_u64(const char *line, const char *key)
     return s ? strtoull(s + strlen(pat), NULL, 16) : 0;
 }
 
-static void make_dump(fixture *fx, const char *key, uint64_t seed)
+static void make_dump_kdbg(fixture *fx, const char *key, uint64_t seed, gen_kdbg kdbg)
 {
     memset(fx, 0, sizeof(*fx));
     strcpy(fx->dir, "/tmp/ds_hostile_XXXXXX");
@@ -55,7 +58,7 @@ static void make_dump(fixture *fx, const char *key, uint64_t seed)
     snprintf(fx->path, sizeof(fx->path), "%s/d.raw", fx->dir);
     snprintf(fx->tpath, sizeof(fx->tpath), "%s.truth.ndjson", fx->path);
     gen_opts go = {.out_path = fx->path, .build_key = key, .size_mib = 32, .seed = seed,
-                   .format = GEN_FMT_RAW};
+                   .format = GEN_FMT_RAW, .kdbg = kdbg};
     gen_summary sum;
     ds_errbuf eb = {{0}};
     assert_int_equal(gen_run(&go, &sum, &eb), DS_OK);
@@ -67,6 +70,9 @@ static void make_dump(fixture *fx, const char *key, uint64_t seed)
     while (getline(&line, &cap, f) > 0) {
         if (strstr(line, "\"type\":\"dump_truth\""))
             fx->cid_table = field_u64(line, "cid_handle_table");
+        if (strstr(line, "\"type\":\"driver\"") && strstr(line, "\"category\":\"listed\"") &&
+            fx->nldr < 16)
+            fx->ldr[fx->nldr++] = field_u64(line, "ldr_va");
         if (!strstr(line, "\"type\":\"process\"") || fx->np == 256)
             continue;
         tp *t = &fx->procs[fx->np++];
@@ -76,6 +82,11 @@ static void make_dump(fixture *fx, const char *key, uint64_t seed)
     }
     free(line);
     fclose(f);
+}
+
+static void make_dump(fixture *fx, const char *key, uint64_t seed)
+{
+    make_dump_kdbg(fx, key, seed, GEN_KDBG_AUTO);
 }
 
 static void drop_dump(fixture *fx)
@@ -160,6 +171,78 @@ static void test_list_loops(void **state)
         size_t found = scan_count(&fx, &r);
         assert_int_equal(found, fx.np);
         assert_true(r.stats.list_entries <= fx.np);
+        ds_scan_result_free(&r);
+        drop_dump(&fx);
+    }
+}
+
+/* No KDBG, and the active list loops without returning to its head: the
+ * head taken from the System process is either refused (no list view) or
+ * kept with the list reported broken; either way the scan ends and finds
+ * every process.  Then System's own links made to point at themselves. */
+static void test_system_list_loops_without_kdbg(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"win10_2004_22h2_x64", "win7_sp1_x86", "winxp_sp3_x86"};
+    for (size_t k = 0; k < 3; k++) {
+        for (int variant = 0; variant < 2; variant++) {
+            fixture fx;
+            make_dump_kdbg(&fx, keys[k], 31 + variant, GEN_KDBG_WIPED);
+            unsigned ptr = fx.p->ptr_size;
+            if (variant == 0) {
+                const tp *a, *b;
+                pick_two(&fx, &a, &b);
+                poke_ptr(&fx, b->pa + fx.p->ep_links, a->va + fx.p->ep_links);
+                poke_ptr(&fx, a->pa + fx.p->ep_links + ptr, b->va + fx.p->ep_links);
+            } else {
+                const tp *sys = &fx.procs[0]; /* truth lists System first */
+                poke_ptr(&fx, sys->pa + fx.p->ep_links, sys->va + fx.p->ep_links);
+                poke_ptr(&fx, sys->pa + fx.p->ep_links + ptr, sys->va + fx.p->ep_links);
+            }
+            ds_scan_result r;
+            assert_int_equal(scan_count(&fx, &r), fx.np);
+            if (r.stats.active_head_src == DS_SRC_SYSTEM_PROCESS)
+                assert_int_not_equal(r.stats.list_status, DS_LIST_OK);
+            else
+                assert_int_equal(r.stats.list_status, DS_LIST_ABSENT);
+            ds_scan_result_free(&r);
+            drop_dump(&fx);
+        }
+    }
+}
+
+/* A module list whose fourth entry points back at the third: the walk
+ * stops (loop), the entries it no longer reaches are judged against a
+ * damaged list, the unlinked rootkit is still hidden, and the scan ends. */
+static void test_module_list_loops(void **state)
+{
+    (void)state;
+    static const char *const keys[] = {"win10_2004_22h2_x64", "winxp_sp3_x86"};
+    for (size_t k = 0; k < 2; k++) {
+        fixture fx;
+        make_dump(&fx, keys[k], 41);
+        assert_true(fx.nldr >= 5);
+        ds_dump *d = NULL;
+        ds_errbuf eb = {{0}};
+        assert_int_equal(ds_dump_open(&d, fx.path, NULL, &eb), DS_OK);
+        uint64_t pa3 = pa_of(d, fx.ldr[3]);
+        ds_dump_close(d);
+        assert_true(pa3 != 0);
+        poke_ptr(&fx, pa3, fx.ldr[2]); /* InLoadOrderLinks.Flink */
+        ds_scan_result r;
+        assert_int_equal(scan_count(&fx, &r), fx.np);
+        const ds_driver_set *ds = &r.drivers;
+        assert_int_equal(ds->list_status, DS_MODLIST_LOOP);
+        assert_int_equal(ds->list_entries, 4);
+        size_t hidden = 0, damaged = 0;
+        for (size_t i = 0; i < ds->n; i++) {
+            hidden += ds->v[i].hidden;
+            damaged += (ds->v[i].reasons & DS_DRV_RSN_LIST_DAMAGED) != 0;
+            if (strcmp(ds->v[i].name, "rootkit.sys") == 0)
+                assert_true(ds->v[i].hidden);
+        }
+        assert_true(damaged >= fx.nldr - 4);
+        assert_true(hidden >= 1);
         ds_scan_result_free(&r);
         drop_dump(&fx);
     }
@@ -336,6 +419,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_list_loops),
         cmocka_unit_test(test_cid_table_contains_itself),
+        cmocka_unit_test(test_system_list_loops_without_kdbg),
+        cmocka_unit_test(test_module_list_loops),
         cmocka_unit_test(test_random_damage),
         cmocka_unit_test(test_truncated_after_generation),
         cmocka_unit_test(test_profile_detected),

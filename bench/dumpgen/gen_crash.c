@@ -169,21 +169,12 @@ static ds_err map_netdrv(gen_ctx *g, uint64_t base)
 /* Append netdrv.sys to PsLoadedModuleList (after the last entry). */
 static ds_err link_netdrv(gen_ctx *g, uint64_t base)
 {
-    const ds_profile *p = g->p;
     static const char *const name = "netdrv.sys";
     static const char *const full = "\\SystemRoot\\system32\\drivers\\netdrv.sys";
-    uint32_t entry_size = 0x140;
-    uint32_t names = (uint32_t)(strlen(full) + strlen(name) + 2) * 2;
     uint64_t ent;
-    ds_err e = gen_pool_struct(g, entry_size + (uint32_t)gen_round_up(names, 16), "MmLd", false, &ent);
+    ds_err e = gen_ldr_entry(g, name, full, base, NETDRV_SIZE, base + NETDRV_TEXT,
+                             gen_pool_type_nonpaged(g), &ent);
     if (e)
-        return e;
-    uint64_t fbuf = ent + entry_size, bbuf = fbuf + (strlen(full) + 1) * 2;
-    if ((e = gen_kwptr(g, ent, p->ldr_dll_base, base)) ||
-        (e = gen_kwptr(g, ent, p->ldr_entry_point, base + NETDRV_TEXT)) ||
-        (e = gen_kw32(g, ent, p->ldr_size_of_image, NETDRV_SIZE)) ||
-        (e = gen_write_ustr(g, ent + p->ldr_full_dll_name, fbuf, full)) ||
-        (e = gen_write_ustr(g, ent + p->ldr_base_dll_name, bbuf, name)))
         return e;
     uint64_t last = g->mods[g->nmods - 1].entry_va, head = g->g_module_head;
     if ((e = gen_kwptr(g, last, 0, ent)) || (e = gen_kwptr(g, ent, 0, head)) ||

@@ -141,6 +141,27 @@ typedef struct gen_module {
 } gen_module;
 
 #define GEN_MAX_MODULES 16
+
+/* A driver as the dump holds it (gen_drivers.c): listed ones mirror
+ * mods[], plus the planted hidden and stale ones. */
+typedef struct gen_driver {
+    char name[32];
+    char path[96];
+    char object_name[48];     /* "" when it has no DRIVER_OBJECT */
+    uint64_t base, size, entry;
+    uint64_t ldr_va, object_va; /* 0 when none */
+    int list_index;           /* -1: not in PsLoadedModuleList */
+    const char *category;     /* "listed", "hidden", "stale" */
+} gen_driver;
+#define GEN_MAX_DRIVERS 24
+
+typedef struct gen_unloaded {
+    char name[32];
+    uint64_t start, end;
+    int64_t time;
+    unsigned index;
+} gen_unloaded;
+#define GEN_MAX_UNLOADED 4
 #define GEN_MAX_CPU 64
 #define GEN_CRASH_FRAMES 16
 
@@ -260,6 +281,11 @@ typedef struct gen_ctx {
     uint64_t system_handle_table; /* System's ObjectTable (HANDLE_TABLE) */
     gen_module mods[GEN_MAX_MODULES];
     unsigned nmods;
+    gen_driver drivers[GEN_MAX_DRIVERS];
+    unsigned ndrivers;
+    gen_unloaded unloaded[GEN_MAX_UNLOADED];
+    unsigned nunloaded;
+    uint64_t g_unloaded_drivers, g_last_unloaded_driver; /* nt globals, 0 none */
     uint64_t prcb[GEN_MAX_CPU];   /* PRCB stand-ins, per CPU */
     gen_crash crash;
 } gen_ctx;
@@ -369,6 +395,17 @@ uint64_t gen_data_alloc(gen_ctx *g, uint64_t size, uint64_t align);
 uint64_t gen_text_alloc(gen_ctx *g, uint64_t size);
 /* A UNICODE_STRING at `at` whose buffer (at buf_va) holds s widened. */
 ds_err gen_write_ustr(gen_ctx *g, uint64_t at, uint64_t buf_va, const char *s);
+
+/* ---- gen_drivers.c ---- */
+/* A KLDR_DATA_TABLE_ENTRY in an "MmLd" pool chunk (links left 0) with
+ * its names; pool_type 0 makes the chunk a free one. */
+ds_err gen_ldr_entry(gen_ctx *g, const char *name, const char *full, uint64_t base,
+                     uint64_t size, uint64_t entry, uint8_t pool_type, uint64_t *ent);
+/* ntoskrnl and the boot drivers, linked into PsLoadedModuleList. */
+ds_err gen_modules_build(gen_ctx *g);
+/* DRIVER_OBJECTs, a hidden (unlinked) driver, a stale unloaded one and
+ * MmUnloadedDrivers; fills drivers[] and unloaded[]. */
+ds_err gen_drivers_build(gen_ctx *g);
 
 /* ---- gen_crash.c ---- */
 /* x64 crash formats: plant a DRIVER_IRQL_NOT_LESS_OR_EQUAL crash (see

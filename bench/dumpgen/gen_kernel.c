@@ -780,74 +780,6 @@ ds_err gen_write_ustr(gen_ctx *g, uint64_t at, uint64_t buf_va, const char *s)
     return e;
 }
 
-static ds_err build_modules(gen_ctx *g)
-{
-    static const char *const drivers[] = {"hal.dll", "kdcom.dll", "CLFS.SYS", "CI.dll",
-                                          "ACPI.sys", "Ntfs.sys", "tcpip.sys", "disk.sys"};
-    const ds_profile *p = g->p;
-    const char *kname = g->pae ? "ntkrnlpa.exe" : "ntoskrnl.exe";
-    unsigned n = 1 + sizeof(drivers) / sizeof(drivers[0]);
-    uint64_t entries[16];
-    uint64_t drv = g->is64 ? gen_round_up(g->kbase + g->ksize, 0x200000) + 0x200000
-                           : (g->pae ? 0x8b000000ull : 0xf7800000ull);
-    ds_err e;
-    for (unsigned i = 0; i < n; i++) {
-        const char *base = i ? drivers[i - 1] : kname;
-        char full[96];
-        snprintf(full, sizeof(full), "\\SystemRoot\\system32\\%s%s",
-                 (i >= 3) ? "drivers\\" : "", base);
-        if (i == 4 || i == 1)
-            snprintf(full, sizeof(full), "\\SystemRoot\\system32\\%s", base);
-        uint64_t dll_base = g->kbase, size = g->ksize;
-        if (i) {
-            drv += gen_rng_range(&g->rng, 1, 16) * 0x10000;
-            dll_base = drv;
-            size = gen_rng_range(&g->rng, 4, 0x100) * 0x1000;
-            drv += size;
-            uint64_t pfn;
-            uint8_t page[GEN_PAGE];
-            if ((e = gen_alloc_pfn(g, GP_KERNEL, 0, &pfn)) ||
-                (e = gen_map(g, 0, dll_base, pfn, GEN_PTE_KCODE)))
-                return e;
-            gen_pe_section sec = {".text", 0x1000, (uint32_t)(size - 0x1000), 0x68000020};
-            gen_build_pe(g, page, dll_base, (uint32_t)size, 0x1010, &sec, 1);
-            if ((e = gen_vwrite(g, 0, dll_base, page, GEN_PAGE)))
-                return e;
-        }
-        uint32_t entry_size = g->is64 ? 0x140 : 0xa0;
-        uint32_t names = (uint32_t)(strlen(full) + strlen(base) + 2) * 2;
-        uint64_t ent;
-        if ((e = gen_pool_struct(g, entry_size + (uint32_t)gen_round_up(names, 16), "MmLd", false, &ent)))
-            return e;
-        uint64_t fbuf = ent + entry_size, bbuf = fbuf + (strlen(full) + 1) * 2;
-        if ((e = gen_kwptr(g, ent, p->ldr_dll_base, dll_base)) ||
-            (e = gen_kw32(g, ent, p->ldr_size_of_image, (uint32_t)size)) ||
-            (p->ldr_full_dll_name != DS_OFF_NONE &&
-             (e = gen_write_ustr(g, ent + p->ldr_full_dll_name, fbuf, full))) ||
-            (p->ldr_base_dll_name != DS_OFF_NONE &&
-             (e = gen_write_ustr(g, ent + p->ldr_base_dll_name, bbuf, base))))
-            return e;
-        entries[i] = ent;
-        gen_module *m = &g->mods[g->nmods++];
-        snprintf(m->name, sizeof(m->name), "%s", base);
-        snprintf(m->path, sizeof(m->path), "%s", full);
-        m->base = dll_base;
-        m->size = size;
-        m->entry_va = ent;
-        if ((e = gen_pool_filler(g, 2)))
-            return e;
-    }
-    /* InLoadOrderLinks is the first member of LDR_DATA_TABLE_ENTRY */
-    for (unsigned i = 0; i <= n; i++) {
-        uint64_t cur = i == n ? g->g_module_head : entries[i];
-        uint64_t next = i + 1 == n ? g->g_module_head : i == n ? entries[0] : entries[i + 1];
-        uint64_t prev = i == 0 ? g->g_module_head : i == n ? entries[n - 1] : entries[i - 1];
-        if ((e = write_ptr_at(g, cur, next)) || (e = write_ptr_at(g, cur + g->ptr, prev)))
-            return e;
-    }
-    return DS_OK;
-}
-
 /* ---------------- PTE fixups ---------------- */
 
 static void plan_fixups(gen_ctx *g)
@@ -903,6 +835,10 @@ static ds_err write_kdbg(gen_ctx *g)
     put64(b, GEN_KDBG_MM_USER_PROBE_ADDRESS, kdbg_ptr(g, g->g_probe));
     put64(b, DS_KDBG_NT_BUILD_LAB, kdbg_ptr(g, g->g_build_lab));
     put64(b, DS_KDBG_KI_PROCESSOR_BLOCK, kdbg_ptr(g, g->g_prcb_block));
+    if (g->g_unloaded_drivers) {
+        put64(b, DS_KDBG_MM_UNLOADED_DRIVERS, kdbg_ptr(g, g->g_unloaded_drivers));
+        put64(b, DS_KDBG_MM_LAST_UNLOADED_DRIVER, kdbg_ptr(g, g->g_last_unloaded_driver));
+    }
     put16(b, DS_KDBG_OFFSET_PRCB_CURRENT_THREAD, g->is64 ? GEN_PRCB_CURRENT_THREAD64
                                                          : GEN_PRCB_CURRENT_THREAD32);
     put16(b, GEN_KDBG_OFF_KTHREAD_TEB, p->kt_teb);
@@ -949,7 +885,7 @@ ds_err gen_kernel_build(gen_ctx *g)
     if ((e = write_simple_globals(g)) || (e = plant_text(g)) || (e = build_kuser(g)) ||
         (e = build_low_stub(g)) || (e = gen_pool_init(g)) || (e = build_type_objects(g)) ||
         (e = build_sessions(g)) || (e = gen_population_build(g)) || (e = build_cid_tables(g)) ||
-        (e = build_modules(g)) || (e = gen_crash_build(g)))
+        (e = gen_modules_build(g)) || (e = gen_crash_build(g)) || (e = gen_drivers_build(g)))
         return e;
     plan_fixups(g);
     if ((e = write_kdbg(g)))

@@ -29,6 +29,11 @@
  * type "decoy": pa (where a POOL_HEADER would start), reason.  Decoys in
  *   user-mode pages are absent from `kernel` and `rdmp` dumps.
  * type "module": index, name, path, base, size: PsLoadedModuleList in order.
+ * type "driver" (gen_drivers.c): name, path, object_name (DRIVER_OBJECT
+ *   name or null), base, size, entry_point, ldr_va, driver_object_va,
+ *   list_index (null: not listed), category: listed | hidden (unlinked,
+ *   image mapped) | stale (freed loader entry, image gone).
+ * type "unloaded": index, name, start, end, unload_time (MmUnloadedDrivers).
  * type "crash" (x64 crash formats, gen_crash.c): the fields of dumpscan
  *   analyze's crash record that the planted crash determines, the stack
  *   frame by frame. */
@@ -144,6 +149,7 @@ static void write_header(gen_ctx *g, FILE *f, uint64_t file_bytes)
     put_hex(f, "ki_wait_always", g->ki_wait_always);
     put_hex(f, "kdp_data_block_encoded_va", g->g_kdp_encoded);
     put_hex_or_null(f, "kd_copy_data_block_va", g->kdcopy_va);
+    put_hex_or_null(f, "mm_unloaded_drivers", g->g_unloaded_drivers);
     put_hex_or_null(f, "low_stub_pa", g->low_stub_pfn * GEN_PAGE);
     put_hex(f, "mm_pfn_database", g->pfn_db_va);
     put_time(f, "system_time", g->system_time);
@@ -211,6 +217,46 @@ static void write_module(FILE *f, const gen_module *m, unsigned index)
     fprintf(f, ",\"size\":%llu}\n", (unsigned long long)m->size);
 }
 
+static void put_path(FILE *f, const char *key, const char *s)
+{
+    fprintf(f, ",\"%s\":", key);
+    if (!*s) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (const char *c = s; *c; c++)
+        fprintf(f, *c == '\\' ? "\\\\" : "%c", *c);
+    fputc('"', f);
+}
+
+/* Every driver the dump holds (gen_drivers.c) with what scan must say. */
+static void write_driver(FILE *f, const gen_driver *d)
+{
+    fprintf(f, "{\"type\":\"driver\",\"name\":\"%s\"", d->name);
+    put_path(f, "path", d->path);
+    put_path(f, "object_name", d->object_name);
+    put_hex(f, "base", d->base);
+    fprintf(f, ",\"size\":%llu", (unsigned long long)d->size);
+    put_hex_or_null(f, "entry_point", d->entry);
+    put_hex_or_null(f, "ldr_va", d->ldr_va);
+    put_hex_or_null(f, "driver_object_va", d->object_va);
+    if (d->list_index < 0)
+        fputs(",\"list_index\":null", f);
+    else
+        fprintf(f, ",\"list_index\":%d", d->list_index);
+    fprintf(f, ",\"category\":\"%s\"}\n", d->category);
+}
+
+static void write_unloaded(FILE *f, const gen_unloaded *u)
+{
+    fprintf(f, "{\"type\":\"unloaded\",\"index\":%u,\"name\":\"%s\"", u->index, u->name);
+    put_hex(f, "start", u->start);
+    put_hex(f, "end", u->end);
+    put_time(f, "unload_time", u->time);
+    fputs("}\n", f);
+}
+
 static void put_location(FILE *f, const char *key, const char *mod, uint64_t off)
 {
     fprintf(f, ",\"%s\":\"%s+0x%llx\"", key, mod, (unsigned long long)off);
@@ -258,6 +304,10 @@ ds_err gen_write_truth(gen_ctx *g, const char *path, uint64_t file_bytes)
         write_thread(g, f, &g->threads[i]);
     for (unsigned i = 0; i < g->nmods; i++)
         write_module(f, &g->mods[i], i);
+    for (unsigned i = 0; i < g->ndrivers; i++)
+        write_driver(f, &g->drivers[i]);
+    for (unsigned i = 0; i < g->nunloaded; i++)
+        write_unloaded(f, &g->unloaded[i]);
     if (g->crash.planted)
         write_crash(g, f);
     for (size_t i = 0; i < g->ndecoys; i++) {

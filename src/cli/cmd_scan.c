@@ -31,6 +31,8 @@
 #include "../../scan/scan.h"
 #include "../bugcheck.h"
 #include "cli.h"
+#include "../modules.h"
+#include "drvfmt.h"
 #include "recfmt.h"
 #include "run.h"
 
@@ -57,23 +59,26 @@ typedef struct scan_cli {
 #define BATCH_LIMIT_DEFAULT ((size_t)32 << 20)
 #define RECORD_BYTES_ESTIMATE 1024u
 
-static const char *const scan_types[] = {"dump", "process", "thread", "error", "summary", NULL};
+static const char *const scan_types[] = {"dump",   "process", "thread",  "driver",
+                                          "unloaded", "error", "summary", NULL};
 
 static void scan_usage(FILE *f)
 {
     fputs("usage: dumpscan scan [options] PATH...\n"
           "\n"
-          "Find every process and thread object in each dump: pool-tag and\n"
+          "Find every process, thread and driver in each dump: pool-tag and\n"
           "structure scan of all physical pages, checked against the kernel's\n"
-          "own lists (active process list, thread lists, PspCidTable, sessions).\n"
+          "own lists (active process list, thread lists, PspCidTable, sessions,\n"
+          "loaded-module list) and the drivers it remembers unloading.\n"
           "PATH is a dump, a directory (every regular file below it, sorted by\n"
           "path), or '-' (a list of paths on standard input, one per line).\n"
           "\n"
           "  -f, --format FMT     ndjson (default), csv or table (psxview-style)\n"
           "  -o, --output PATH    write to PATH; a directory (or PATH/) gets one file\n"
-          "                       per record type (dump, process, thread, error, summary)\n"
+          "                       per record type (dump, process, thread, driver,\n"
+          "                       unloaded, error, summary)\n"
           "      --only WHAT      hidden | unlinked: keep just those processes (and\n"
-          "                       their threads)\n"
+          "                       their threads); hidden also keeps hidden drivers\n"
           "      --io BACKEND     auto (default: mmap when the dump is in the page\n"
           "                       cache, else io_uring with O_DIRECT), uring, mmap\n"
           "                       or pread\n"
@@ -93,6 +98,7 @@ static void scan_usage(FILE *f)
           "      --struct-all     structure scan of every page, not only the pages\n"
           "                       the kernel maps\n"
           "      --no-xview       skip the cross-view (no list/cid/session views)\n"
+          "      --no-drivers     skip the driver view (no driver/unloaded records)\n"
           "      --no-timing      timing fields null: byte-identical output per input\n"
           "      --profile KEY    use this offsets.json build key\n"
           "      --progress       progress on stderr even when it is not a terminal\n"
@@ -118,7 +124,8 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 
 static int parse_scan_args(int argc, char **argv, scan_cli *o)
 {
-    enum { O_ONLY = 256, O_IO, O_ODIRECT, O_MINSCORE, O_NOSTRUCT, O_NOXVIEW, O_STRUCTALL };
+    enum { O_ONLY = 256, O_IO, O_ODIRECT, O_MINSCORE, O_NOSTRUCT, O_NOXVIEW, O_STRUCTALL,
+           O_NODRIVERS };
     static const struct option longopts[] = {
         RUN_LONGOPTS,
         {"only", required_argument, NULL, O_ONLY},
@@ -128,6 +135,7 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
         {"no-struct", no_argument, NULL, O_NOSTRUCT},
         {"struct-all", no_argument, NULL, O_STRUCTALL},
         {"no-xview", no_argument, NULL, O_NOXVIEW},
+        {"no-drivers", no_argument, NULL, O_NODRIVERS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -172,6 +180,9 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
             break;
         case O_NOXVIEW:
             o->so.no_xview = true;
+            break;
+        case O_NODRIVERS:
+            o->so.no_drivers = true;
             break;
         case 'h':
             scan_usage(stdout);
@@ -299,6 +310,27 @@ static void emit_anchors(ds_rec *r, const dump_facts *f, const ds_scan_stats *s)
     rec_source(r, "module_list_source", s ? s->module_list_src : DS_SRC_NONE);
 }
 
+/* The driver view's counts (null when it did not run: triage dumps,
+ * --no-drivers). */
+static void emit_driver_counts(ds_rec *r, const dump_job *j, const scan_cli *o)
+{
+    const ds_driver_set *ds = &j->res.drivers;
+    if (j->triage || o->so.no_drivers) {
+        ds_rec_null(r, "drivers");
+        ds_rec_null(r, "hidden_drivers");
+        ds_rec_null(r, "unloaded_drivers");
+        ds_rec_null(r, "module_list_status");
+        return;
+    }
+    ds_rec_u64(r, "drivers", ds->n);
+    ds_rec_u64(r, "hidden_drivers", drv_count_hidden(ds));
+    if (ds->unloaded_known)
+        ds_rec_u64(r, "unloaded_drivers", ds->nunloaded);
+    else
+        ds_rec_null(r, "unloaded_drivers");
+    ds_rec_str(r, "module_list_status", ds_modlist_status_name(ds->list_status));
+}
+
 /* The `dump` record.  A triage job has no scan: io and timing fields are
  * null, counters 0 except processes/threads from the triage block. */
 static void emit_dump(ds_rec *r, ds_writer *w, const char *path, const dump_job *j,
@@ -351,6 +383,7 @@ static void emit_dump(ds_rec *r, ds_writer *w, const char *path, const dump_job 
     ds_rec_str(r, "list_status", j->triage ? NULL : ds_list_status_name(s->list_status));
     ds_rec_u64(r, "cid_entries", s->cid_entries);
     emit_anchors(r, f, j->triage ? NULL : s);
+    emit_driver_counts(r, j, o);
     char notes[sizeof(f->notes) + 160];
     snprintf(notes, sizeof(notes), "%s", f->notes);
     if (s->xview_bounded)
@@ -599,6 +632,8 @@ static void table_text(ds_strbuf *sb, const char *path, const dump_job *j, const
         table_row(sb, p->eprocess_va, p->eprocess_pa, p->pid, p->ppid, p->name, p->sources,
                   verdict_word(p));
     }
+    if (!o->so.no_drivers && o->only != ONLY_UNLINKED)
+        drv_table(sb, &res->drivers, o->only == ONLY_HIDDEN);
     ds_sb_printf(sb, "\n");
     free(rows);
 }
@@ -641,6 +676,16 @@ static ds_err emit_job(ds_writer *w, ds_rec *r, ds_strbuf *text, ds_batch *b, co
         if (!keep_thread(o, res, &res->threads[i]))
             continue;
         emit_thread(r, w, path, j->id, &res->threads[i]);
+        e = rec_done(r, b);
+    }
+    for (size_t i = 0; e == DS_OK && i < res->drivers.n; i++) {
+        if (o->only == ONLY_UNLINKED || (o->only == ONLY_HIDDEN && !res->drivers.v[i].hidden))
+            continue;
+        drv_emit(r, w, path, j->id, &res->drivers.v[i]);
+        e = rec_done(r, b);
+    }
+    for (size_t i = 0; e == DS_OK && o->only == ONLY_ALL && i < res->drivers.nunloaded; i++) {
+        drv_emit_unloaded(r, w, path, j->id, &res->drivers.unloaded[i]);
         e = rec_done(r, b);
     }
     return e;
