@@ -70,3 +70,73 @@ bool ds_ht_lookup(const ds_dump *d, const ds_profile *p, uint64_t table_va, uint
     *value = v32;
     return true;
 }
+
+/* ---- counting ------------------------------------------------------------ */
+
+typedef struct ht_count {
+    const ds_dump *d;
+    const ds_profile *p;
+    unsigned *pages;
+    uint64_t n;
+    bool bounded;
+} ht_count;
+
+static void count_leaf(ht_count *c, uint64_t page_va)
+{
+    uint8_t page[DS_PAGE_SIZE];
+    if (!*c->pages) {
+        c->bounded = true;
+        return;
+    }
+    (*c->pages)--;
+    if (ds_kread(c->d, page_va, page, sizeof(page)) != DS_OK)
+        return;
+    unsigned esz = ds_ht_entry_size(c->p), per = DS_PAGE_SIZE / esz;
+    for (unsigned i = 1; i < per; i++) { /* entry 0 of a leaf is never a handle */
+        uint64_t v = 0;
+        memcpy(&v, page + i * esz, c->p->ptr_size);
+        uint64_t obj = ds_ht_entry_object(c->p, v);
+        if (obj && ds_is_kernel_ptr(c->p->ptr_size, obj))
+            c->n++;
+    }
+}
+
+static void count_level(ht_count *c, uint64_t page_va, unsigned level)
+{
+    if (level == 0) {
+        count_leaf(c, page_va);
+        return;
+    }
+    uint8_t page[DS_PAGE_SIZE];
+    if (!*c->pages) {
+        c->bounded = true;
+        return;
+    }
+    (*c->pages)--;
+    if (ds_kread(c->d, page_va, page, sizeof(page)) != DS_OK)
+        return;
+    unsigned ptr = c->p->ptr_size;
+    for (unsigned i = 0; i < DS_PAGE_SIZE / ptr && !c->bounded; i++) {
+        uint64_t sub = 0;
+        memcpy(&sub, page + i * ptr, ptr);
+        if (!sub)
+            break; /* sub-tables are allocated in order */
+        if (ds_is_kernel_ptr(ptr, sub))
+            count_level(c, sub & ~(uint64_t)(DS_PAGE_SIZE - 1), level - 1);
+    }
+}
+
+int64_t ds_ht_count(const ds_dump *d, const ds_profile *p, uint64_t table_va, unsigned *pages,
+                    bool *bounded)
+{
+    uint64_t code;
+    *bounded = false;
+    if (!ds_is_kernel_ptr(p->ptr_size, table_va) ||
+        !read_ptr(d, p, table_va + ds_ht_table_code_off(p), &code) ||
+        !ds_is_kernel_ptr(p->ptr_size, code & ~3ull) || (code & 3) > 2)
+        return -1;
+    ht_count c = {d, p, pages, 0, false};
+    count_level(&c, code & ~(uint64_t)(DS_PAGE_SIZE - 1), (unsigned)(code & 3));
+    *bounded = c.bounded;
+    return (int64_t)c.n;
+}

@@ -32,4 +32,11 @@ unsigned ds_ht_entry_size(const ds_profile *p);
 bool ds_ht_lookup(const ds_dump *d, const ds_profile *p, uint64_t table_va, uint64_t index,
                   uint64_t *value);
 
+/* Handles in use in the table at table_va (entries naming a kernel
+ * object; entry 0 of each leaf page is bookkeeping).  Reads at most
+ * *pages table pages (decremented; *bounded set when it ran out: the
+ * count is then a lower bound).  -1 when the table is unreadable. */
+int64_t ds_ht_count(const ds_dump *d, const ds_profile *p, uint64_t table_va, unsigned *pages,
+                    bool *bounded);
+
 #endif

@@ -75,7 +75,19 @@ enum ds_list_status {
 };
 const char *ds_list_status_name(unsigned s);
 
+/* KTHREAD.State and KTHREAD.WaitReason as named in the DDK (NULL when
+ * the value is not one of the build's). */
+const char *ds_thread_state_name(unsigned state);
+const char *ds_wait_reason_name(unsigned build, unsigned reason);
+
 #define DS_NO_VALUE UINT64_MAX
+
+/* Where a thread's system service number came from. */
+enum ds_syscall_source {
+    DS_SYSCALL_NONE = 0,   /* a kernel thread, or nothing readable */
+    DS_SYSCALL_KTHREAD,    /* KTHREAD.SystemCallNumber of a thread from user mode */
+    DS_SYSCALL_TRAP_FRAME, /* the system-call trap frame's Rax/Eax (XP has no field) */
+};
 
 typedef struct ds_proc {
     uint64_t eprocess_va;      /* DS_NO_VALUE if unknown */
@@ -89,6 +101,10 @@ typedef struct ds_proc {
     uint32_t active_threads;
     uint32_t flags;            /* EPROCESS.Flags */
     uint32_t exit_status;
+    uint64_t token;            /* EPROCESS.Token object (EX_FAST_REF count bits cleared) */
+    int16_t protection;        /* PS_PROTECTION byte, -1 when the build has none */
+    int8_t wow64;              /* 1 a 32-bit process on x64, 0 not, -1 unknown (x86) */
+    uint64_t image_path_va;    /* SeAuditProcessCreationInfo.ImageFileName, 0 none */
     uint64_t links_flink, links_blink;
     int score;
     uint32_t failed;           /* ds_check bits */
@@ -108,6 +124,12 @@ typedef struct ds_thread {
     uint64_t start_address, win32_start_address, teb;
     int64_t create_time, exit_time;
     uint32_t state, wait_reason;
+    uint64_t win32_thread, stack_base, stack_limit, kernel_stack;
+    int8_t wait_mode;          /* 0 KernelMode, 1 UserMode, -1 unknown */
+    int8_t alertable;          /* 0/1, -1 unknown for this build */
+    int8_t previous_mode;      /* 0 kernel, 1 user, -1 unknown */
+    uint8_t syscall_source;    /* DS_SYSCALL_* */
+    uint32_t syscall_number;   /* valid when syscall_source != DS_SYSCALL_NONE */
     uint64_t trap_frame;
     uint64_t rip, rsp;         /* from the trap frame; DS_NO_VALUE unknown */
     uint32_t cross_flags;

@@ -853,6 +853,8 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
         e = DS_ERR_CANCELLED;
     if (e == DS_OK && !o->no_xview)
         e = ds_xview(&vc, r, o->min_score);
+    if (e == DS_OK)
+        e = ds_details_fill(&vc, r);
     uint64_t t4 = now_ns();
     ds_pool_destroy(own_pool);
 
@@ -874,6 +876,8 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
 void ds_scan_result_free(ds_scan_result *r)
 {
     ds_driver_set_free(&r->drivers);
+    ds_details_free(r->details, r->nprocs);
+    r->details = NULL;
     free(r->procs);
     free(r->threads);
     r->procs = NULL;

@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "../src/dump.h"
+#include "details.h"
 #include "drivers.h"
 #include "records.h"
 
@@ -90,6 +91,8 @@ typedef struct ds_scan_result {
     ds_thread *threads;
     size_t nthreads;
     ds_driver_set drivers;   /* loaded, hidden and unloaded drivers (drivers.h) */
+    ds_proc_detail *details; /* per procs[i]: handles, image path, command line
+                                (details.h); NULL when not gathered */
     ds_scan_stats stats;
 } ds_scan_result;
 

@@ -20,6 +20,7 @@
 #include "../src/le.h"
 
 #define OBJ_BUF 4096u
+#define KTHREAD_WAITING 5u
 
 /* FILETIME of 1995-01-01: nothing Windows-NT-kernel-made is older. */
 #define FT_1995 0x01b9d8e6e2d20000LL
@@ -527,6 +528,23 @@ static size_t read_body_common(const ds_vctx *vc, uint64_t body_pa, uint64_t bod
     return got;
 }
 
+/* Fields that take no part in validation: Token, Protection, the WoW64
+ * pointer, the image path's OBJECT_NAME_INFORMATION pointer. */
+static void read_process_extras(const ds_vctx *vc, const uint8_t *b, size_t got, ds_proc *o)
+{
+    const ds_profile *p = vc->p;
+    o->protection = -1;
+    o->wow64 = p->is64 ? 0 : -1;
+    if (in_read(got, p->ep_token, vc->ptr))
+        o->token = ds_vctx_rdptr(vc, b, p->ep_token) & ~(uint64_t)(p->is64 ? 0xf : 0x7);
+    if (in_read(got, p->ep_protection, 1))
+        o->protection = b[p->ep_protection];
+    if (p->is64 && in_read(got, p->ep_wow64, 8))
+        o->wow64 = ds_vctx_rdptr(vc, b, p->ep_wow64) != 0;
+    if (in_read(got, p->ep_se_audit, vc->ptr))
+        o->image_path_va = ds_vctx_rdptr(vc, b, p->ep_se_audit);
+}
+
 int ds_validate_process(const ds_vctx *vc, uint64_t body_pa, uint64_t body_va, ds_proc *o)
 {
     const ds_profile *p = vc->p;
@@ -589,6 +607,7 @@ int ds_validate_process(const ds_vctx *vc, uint64_t body_pa, uint64_t body_va, d
         o->flags = rd32(b, p->ep_flags);
     if (in_read(got, p->ep_exit_status, 4))
         o->exit_status = rd32(b, p->ep_exit_status);
+    read_process_extras(vc, b, got, o);
     if (in_read(got, p->ep_session, vc->ptr) && have(p->mm_session_id)) {
         uint64_t sess = ds_vctx_rdptr(vc, b, p->ep_session);
         uint32_t sid;
@@ -605,6 +624,36 @@ int ds_validate_process(const ds_vctx *vc, uint64_t body_pa, uint64_t body_va, d
     o->failed = failed;
     o->score = ds_score_from_failed(failed);
     return o->score;
+}
+
+/* Thread fields that take no part in validation: stacks, Win32Thread,
+ * wait mode and alertability, previous mode, the system service number
+ * of a thread that came from user mode (KTHREAD.SystemCallNumber; the
+ * trap frame's Rax/Eax is taken later, where the trap frame is read). */
+static void read_thread_extras(const ds_vctx *vc, const uint8_t *b, size_t got, ds_thread *o)
+{
+    const ds_profile *p = vc->p;
+    o->wait_mode = o->alertable = o->previous_mode = -1;
+    if (in_read(got, p->kt_win32thread, vc->ptr))
+        o->win32_thread = ds_vctx_rdptr(vc, b, p->kt_win32thread);
+    if (in_read(got, p->kt_stack_base, vc->ptr))
+        o->stack_base = ds_vctx_rdptr(vc, b, p->kt_stack_base);
+    if (in_read(got, p->kt_stack_limit, vc->ptr))
+        o->stack_limit = ds_vctx_rdptr(vc, b, p->kt_stack_limit);
+    if (in_read(got, p->kt_kernel_stack, vc->ptr))
+        o->kernel_stack = ds_vctx_rdptr(vc, b, p->kt_kernel_stack);
+    if (in_read(got, p->kt_previous_mode, 1) && b[p->kt_previous_mode] <= 1)
+        o->previous_mode = (int8_t)b[p->kt_previous_mode];
+    if (o->state != KTHREAD_WAITING)
+        return; /* the wait fields and the service number are stale otherwise */
+    if (in_read(got, p->kt_wait_mode, 1) && b[p->kt_wait_mode] <= 1)
+        o->wait_mode = (int8_t)b[p->kt_wait_mode];
+    if (in_read(got, p->kt_alertable, 1))
+        o->alertable = (b[p->kt_alertable] >> p->kt_alertable_bit) & 1;
+    if (o->previous_mode == 1 && in_read(got, p->kt_syscall_number, 4)) {
+        o->syscall_number = rd32(b, p->kt_syscall_number);
+        o->syscall_source = DS_SYSCALL_KTHREAD;
+    }
 }
 
 int ds_validate_thread(const ds_vctx *vc, uint64_t body_pa, uint64_t body_va, ds_thread *o)
@@ -649,6 +698,7 @@ int ds_validate_thread(const ds_vctx *vc, uint64_t body_pa, uint64_t body_va, ds
         o->state = b[p->kt_state];
     if (in_read(got, p->kt_wait_reason, 1))
         o->wait_reason = b[p->kt_wait_reason];
+    read_thread_extras(vc, b, got, o);
     if (in_read(got, p->et_cross_flags, 4))
         o->cross_flags = rd32(b, p->et_cross_flags);
     if (in_read(got, p->kt_trap_frame, vc->ptr))
@@ -659,6 +709,13 @@ int ds_validate_thread(const ds_vctx *vc, uint64_t body_pa, uint64_t body_va, ds
             ds_kread_ptr(vc->d, o->trap_frame + p->tf_rsp, &rsp) == DS_OK) {
             o->rip = rip;
             o->rsp = rsp;
+        }
+        uint32_t eax;
+        if (o->state == KTHREAD_WAITING && o->previous_mode == 1 &&
+            o->syscall_source == DS_SYSCALL_NONE && have(p->tf_rax) &&
+            ds_kread(vc->d, o->trap_frame + p->tf_rax, &eax, 4) == DS_OK && eax < 0x2000) {
+            o->syscall_number = eax;
+            o->syscall_source = DS_SYSCALL_TRAP_FRAME;
         }
     }
 

@@ -53,6 +53,7 @@ FIELD_MAP = [
     ("ep_job", "_EPROCESS", "Job"),
     ("ep_win32process", "_EPROCESS", "Win32Process"),
     ("ep_protection", "_EPROCESS", "Protection"),
+    ("ep_se_audit", "_EPROCESS", "SeAuditProcessCreationInfo"),
     ("mm_session_id", "_MM_SESSION_SPACE", "SessionId"),
     ("kthread_size", "_KTHREAD", "__sizeof__"),
     ("ethread_size", "_ETHREAD", "__sizeof__"),
@@ -69,6 +70,7 @@ FIELD_MAP = [
     ("kt_wait_reason", "_KTHREAD", "WaitReason"),
     ("kt_thread_list", "_KTHREAD", "ThreadListEntry"),
     ("kt_previous_mode", "_KTHREAD", "PreviousMode"),
+    ("kt_syscall_number", "_KTHREAD", "SystemCallNumber"),
     ("et_create_time", "_ETHREAD", "CreateTime"),
     ("et_exit_time", "_ETHREAD", "ExitTime"),
     ("et_start_address", "_ETHREAD", "StartAddress"),
@@ -96,6 +98,7 @@ TRAP_LDR_MAP = [
     ("tf_rip", "_KTRAP_FRAME", ("Rip", "Eip")),
     ("tf_rsp", "_KTRAP_FRAME", ("Rsp", "HardwareEsp")),
     ("tf_rbp", "_KTRAP_FRAME", ("Rbp", "Ebp")),
+    ("tf_rax", "_KTRAP_FRAME", ("Rax", "Eax")),
     ("ldr_dll_base", "_LDR_DATA_TABLE_ENTRY", ("DllBase",)),
     ("ldr_entry_point", "_LDR_DATA_TABLE_ENTRY", ("EntryPoint",)),
     ("ldr_size_of_image", "_LDR_DATA_TABLE_ENTRY", ("SizeOfImage",)),
@@ -196,6 +199,31 @@ def opt_sizes(common, build, bmin, is64):
     return sizes
 
 
+def wait_fields(build, bmin, is64):
+    """KTHREAD.WaitMode and the Alertable flag, which offsets.json lacks.
+
+    Sources (public PDB-derived headers: ntdiff/headers _KTHREAD.h, the
+    Vergilius Project, the WRK for XP):
+      - Vista and later, both architectures: State, NpxState (Spare13),
+        WaitIrql, WaitMode are consecutive bytes: WaitMode = State + 3
+        (7600 x86 0x68/0x6b, 7600 x64 0x164/0x167, 10.0 x64 0x184/0x187).
+      - XP: WaitIrql, WaitMode, WaitNext, WaitReason are consecutive:
+        WaitMode = WaitReason - 2 (0x59); Alertable is the byte after
+        State and Alerted[2] (0x30).
+      - Windows 10 and 11 x64: Alertable is bit 4 of MiscFlags at 0x74.
+    Other builds (7, 8, 8.1): Alertable not located, left unknown.
+    Returns (wait_mode, alertable_off, alertable_bit)."""
+    state = get_off(build, "_KTHREAD", "State")
+    reason = get_off(build, "_KTHREAD", "WaitReason")
+    if state == OFF_NONE:
+        return OFF_NONE, OFF_NONE, 0
+    if bmin < 6000:
+        return (reason - 2 if reason != OFF_NONE else OFF_NONE), state + 3, 0
+    if is64 and bmin >= 10240:
+        return state + 3, 0x74, 4
+    return state + 3, OFF_NONE, 0
+
+
 def make_row(common, key, build):
     meta = build["_meta"]
     bmin, bmax = parse_build_range(meta["build"])
@@ -227,6 +255,8 @@ def make_row(common, key, build):
     }
     for field, struct, name in FIELD_MAP:
         row[field] = get_off(build, struct, name)
+    row["kt_wait_mode"], row["kt_alertable"], row["kt_alertable_bit"] = \
+        wait_fields(build, bmin, is64)
     row["oh_opt_size"] = opt_sizes(common, build, bmin, is64)
     for field, struct, names in TRAP_LDR_MAP:
         v = OFF_NONE

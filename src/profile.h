@@ -70,6 +70,7 @@ typedef struct ds_profile {
     uint16_t ep_job;
     uint16_t ep_win32process;
     uint16_t ep_protection;
+    uint16_t ep_se_audit;          /* SeAuditProcessCreationInfo (-> OBJECT_NAME_INFORMATION) */
     uint16_t mm_session_id;        /* _MM_SESSION_SPACE.SessionId */
     /* KTHREAD / ETHREAD */
     uint16_t kthread_size;
@@ -87,6 +88,10 @@ typedef struct ds_profile {
     uint16_t kt_wait_reason;
     uint16_t kt_thread_list;       /* KTHREAD.ThreadListEntry */
     uint16_t kt_previous_mode;
+    uint16_t kt_syscall_number;    /* SystemCallNumber */
+    uint16_t kt_wait_mode;         /* WaitMode (not in offsets.json: gen_profiles.py wait_fields) */
+    uint16_t kt_alertable;         /* byte holding the Alertable flag */
+    uint8_t kt_alertable_bit;      /* its bit */
     uint16_t et_create_time;
     uint16_t et_exit_time;
     uint16_t et_start_address;
@@ -118,6 +123,7 @@ typedef struct ds_profile {
     uint16_t tf_rip;               /* Rip / Eip */
     uint16_t tf_rsp;               /* Rsp / HardwareEsp */
     uint16_t tf_rbp;               /* Rbp / Ebp */
+    uint16_t tf_rax;               /* Rax / Eax: the system service number on entry */
     /* LDR_DATA_TABLE_ENTRY */
     uint16_t ldr_dll_base;
     uint16_t ldr_entry_point;

@@ -26,6 +26,7 @@
 #include "bench/dumpgen/gen.h"
 #include "scan/scan.h"
 #include "src/modules.h"
+#include "src/syscalls.h"
 #include "src/timefmt.h"
 
 /* ---- flat JSON line reader --------------------------------------------- */
@@ -87,11 +88,16 @@ typedef struct tproc {
     uint64_t pid, ppid, va, pa;
     char name[32], category[40], create[40];
     bool linked, in_cid;
+    /* depth (gen_depth.c) */
+    uint64_t handle_count, token, protection, dtb, peb, session_id, active_threads;
+    char image_path[128], command_line[200], current_directory[80], wow64[8], exit_status[16];
 } tproc;
 
 typedef struct tthread {
     uint64_t tid, pid, va, pa, start, win32_start, teb, trap_frame, trap_ip, trap_sp;
     char create[40];
+    uint64_t state, wait_reason, win32_thread, stack_base, stack_limit, kernel_stack, syscall;
+    char wait_mode[16], alertable[8], syscall_name[48], syscall_source[16], exit[40];
 } tthread;
 
 typedef struct tdriver {
@@ -106,6 +112,7 @@ typedef struct tunloaded {
 
 typedef struct truth {
     uint64_t active_head, module_list, cid_table_ptr;
+    bool user_pages;
     tdriver drv[32];
     size_t ndrv;
     tunloaded unl[8];
@@ -136,6 +143,7 @@ static void load_truth(const char *path, truth *tr)
             tr->cid_table_ptr = jnum(line, "psp_cid_table");
             tr->kdbg_wiped = jbool(line, "kdbg_wiped");
             tr->kdbg_encoded = jbool(line, "kdbg_encoded");
+            tr->user_pages = jbool(line, "user_pages");
         } else if (strcmp(type, "process") == 0) {
             tr->p = realloc(tr->p, (tr->np + 1) * sizeof(*tr->p));
             tproc *p = &tr->p[tr->np++];
@@ -149,6 +157,18 @@ static void load_truth(const char *path, truth *tr)
             jget(line, "create_time", p->create, sizeof(p->create));
             p->linked = jbool(line, "linked");
             p->in_cid = jbool(line, "in_cid_table");
+            p->handle_count = jnum(line, "handle_count");
+            p->token = jnum(line, "token");
+            p->protection = jnum(line, "protection");
+            p->dtb = jnum(line, "dtb");
+            p->peb = jnum(line, "peb");
+            p->session_id = jnum(line, "session_id");
+            p->active_threads = jnum(line, "thread_count");
+            jget(line, "image_path", p->image_path, sizeof(p->image_path));
+            jget(line, "command_line", p->command_line, sizeof(p->command_line));
+            jget(line, "current_directory", p->current_directory, sizeof(p->current_directory));
+            jget(line, "wow64", p->wow64, sizeof(p->wow64));
+            jget(line, "exit_status", p->exit_status, sizeof(p->exit_status));
         } else if (strcmp(type, "thread") == 0) {
             tr->t = realloc(tr->t, (tr->nt + 1) * sizeof(*tr->t));
             tthread *t = &tr->t[tr->nt++];
@@ -163,6 +183,18 @@ static void load_truth(const char *path, truth *tr)
             t->trap_ip = jnum(line, "trap_ip");
             t->trap_sp = jnum(line, "trap_sp");
             jget(line, "create_time", t->create, sizeof(t->create));
+            jget(line, "exit_time", t->exit, sizeof(t->exit));
+            t->state = jnum(line, "state");
+            t->wait_reason = jnum(line, "wait_reason");
+            t->win32_thread = jnum(line, "win32_thread");
+            t->stack_base = jnum(line, "stack_base");
+            t->stack_limit = jnum(line, "stack_limit");
+            t->kernel_stack = jnum(line, "kernel_stack");
+            t->syscall = jnum(line, "syscall_number");
+            jget(line, "wait_mode", t->wait_mode, sizeof(t->wait_mode));
+            jget(line, "alertable", t->alertable, sizeof(t->alertable));
+            jget(line, "syscall_name", t->syscall_name, sizeof(t->syscall_name));
+            jget(line, "syscall_source", t->syscall_source, sizeof(t->syscall_source));
         } else if (strcmp(type, "driver") == 0 && tr->ndrv < 32) {
             tdriver *d = &tr->drv[tr->ndrv++];
             memset(d, 0, sizeof(*d));
@@ -228,8 +260,50 @@ static int failures;
         }                                                                                \
     } while (0)
 
+/* got (NULL: null) against the truth's text ("null": null). */
+static bool same_str(const char *got, const char *truth)
+{
+    if (strcmp(truth, "null") == 0)
+        return got == NULL;
+    return got && strcmp(got, truth) == 0;
+}
+
+/* The `!process 0 2` fields (gen_depth.c): every one against the truth. */
+static void check_process_depth(const char *key, const char *fmt, const ds_scan_result *r,
+                                const truth *tr, const tproc *t, const ds_proc *p)
+{
+    const ds_proc_detail *det = r->details ? &r->details[p - r->procs] : NULL;
+    CHECK(det, "no details");
+    if (!det)
+        return;
+    CHECK(p->dtb == t->dtb && p->peb == t->peb, "%s dtb 0x%" PRIx64 " peb 0x%" PRIx64, t->name,
+          p->dtb, p->peb);
+    CHECK(p->active_threads == t->active_threads, "%s active threads %u, truth %" PRIu64,
+          t->name, p->active_threads, t->active_threads);
+    int64_t hc = t->handle_count == DS_NO_VALUE ? -1 : (int64_t)t->handle_count;
+    CHECK(det->handle_count == hc && !det->handles_bounded, "%s handle_count %" PRId64
+          ", truth %" PRId64, t->name, det->handle_count, hc);
+    CHECK(same_str(det->image_path, t->image_path), "%s image_path '%s', truth '%s'", t->name,
+          det->image_path ? det->image_path : "(null)", t->image_path);
+    const char *cl = tr->user_pages ? t->command_line : "null";
+    const char *cd = tr->user_pages ? t->current_directory : "null";
+    CHECK(same_str(det->command_line, cl) && same_str(det->current_directory, cd),
+          "%s command line '%s' dir '%s', truth '%s' '%s'", t->name,
+          det->command_line ? det->command_line : "(null)",
+          det->current_directory ? det->current_directory : "(null)", cl, cd);
+    CHECK(p->token == t->token, "%s token 0x%" PRIx64 ", truth 0x%" PRIx64, t->name, p->token,
+          t->token);
+    int64_t prot = t->protection == DS_NO_VALUE ? -1 : (int64_t)t->protection;
+    CHECK(p->protection == prot, "%s protection %d, truth %" PRId64, t->name, p->protection, prot);
+    int w = strcmp(t->wow64, "null") == 0 ? -1 : strcmp(t->wow64, "true") == 0;
+    CHECK(p->wow64 == w, "%s wow64 %d, truth %s", t->name, p->wow64, t->wow64);
+    bool exited = strcmp(t->exit_status, "null") != 0;
+    CHECK(exited ? p->exit_status == 0 : p->exit_status == 0x103, "%s exit status 0x%x, truth %s",
+          t->name, p->exit_status, t->exit_status);
+}
+
 static void check_process(const char *key, const char *fmt, const ds_scan_result *r,
-                          const tproc *t)
+                          const truth *tr, const tproc *t)
 {
     const ds_proc *p = find_proc(r, t->pa);
     CHECK(p, "process %s pid %" PRIu64 " (%s) at pa 0x%" PRIx64 " not reported", t->name, t->pid,
@@ -264,6 +338,38 @@ static void check_process(const char *key, const char *fmt, const ds_scan_result
         CHECK((p->sources & DS_VIEW_POOL) && !p->tag_wiped,
               "%s (%s) pool tag intact but tag_wiped %d sources 0x%x", t->name, t->category,
               p->tag_wiped, p->sources);
+    check_process_depth(key, fmt, r, tr, t, p);
+}
+
+/* Thread depth: state, wait, stacks, Win32Thread, the system service. */
+static void check_thread_depth(const char *key, const char *fmt, const tthread *tt,
+                               const ds_thread *t)
+{
+    const ds_profile *p = ds_profile_by_key(key);
+    CHECK(t->state == tt->state && t->wait_reason == tt->wait_reason,
+          "tid %" PRIu64 " state %u/%u, truth %" PRIu64 "/%" PRIu64, tt->tid, t->state,
+          t->wait_reason, tt->state, tt->wait_reason);
+    const char *wm = t->wait_mode < 0 ? NULL : t->wait_mode ? "UserMode" : "KernelMode";
+    const char *al = t->alertable < 0 ? NULL : t->alertable ? "true" : "false";
+    CHECK(same_str(wm, tt->wait_mode) && same_str(al, tt->alertable),
+          "tid %" PRIu64 " wait mode %s alertable %s, truth %s %s", tt->tid, wm ? wm : "null",
+          al ? al : "null", tt->wait_mode, tt->alertable);
+    uint64_t w32 = tt->win32_thread == DS_NO_VALUE ? 0 : tt->win32_thread;
+    CHECK(t->win32_thread == w32 && t->stack_base == tt->stack_base &&
+              t->stack_limit == tt->stack_limit && t->kernel_stack == tt->kernel_stack,
+          "tid %" PRIu64 " win32 0x%" PRIx64 " stacks 0x%" PRIx64 "/0x%" PRIx64 "/0x%" PRIx64,
+          tt->tid, t->win32_thread, t->stack_base, t->stack_limit, t->kernel_stack);
+    const char *src = t->syscall_source == DS_SYSCALL_KTHREAD      ? "kthread"
+                      : t->syscall_source == DS_SYSCALL_TRAP_FRAME ? "trap_frame"
+                                                                  : NULL;
+    CHECK(same_str(src, tt->syscall_source), "tid %" PRIu64 " syscall source %s, truth %s",
+          tt->tid, src ? src : "null", tt->syscall_source);
+    if (src && strcmp(tt->syscall_name, "null") != 0) {
+        const char *name = ds_syscall_name(p->build_min, p->is64, t->syscall_number);
+        CHECK(t->syscall_number == tt->syscall && name && strcmp(name, tt->syscall_name) == 0,
+              "tid %" PRIu64 " syscall %u %s, truth %" PRIu64 " %s", tt->tid, t->syscall_number,
+              name ? name : "(null)", tt->syscall, tt->syscall_name);
+    }
 }
 
 static void check_thread(const char *key, const char *fmt, const ds_scan_result *r,
@@ -293,6 +399,7 @@ static void check_thread(const char *key, const char *fmt, const ds_scan_result 
         strcpy(iso, "null");
     CHECK(strcmp(iso, tt->create) == 0, "tid %" PRIu64 " create %s != %s", tt->tid, iso,
           tt->create);
+    check_thread_depth(key, fmt, tt, t);
     if (tt->trap_frame != DS_NO_VALUE && tt->trap_frame != 0)
         CHECK(t->rip == tt->trap_ip && t->rsp == tt->trap_sp,
               "tid %" PRIu64 " rip/rsp 0x%" PRIx64 "/0x%" PRIx64 " != 0x%" PRIx64 "/0x%" PRIx64,
@@ -416,7 +523,7 @@ static void scan_case_kdbg(const char *key, const char *fmt, unsigned size_mib, 
     load_truth(tpath, &tr);
     int before = failures;
     for (size_t i = 0; i < tr.np; i++)
-        check_process(key, fmt, &r, &tr.p[i]);
+        check_process(key, fmt, &r, &tr, &tr.p[i]);
     CHECK(r.nprocs == tr.np, "%zu processes reported, truth has %zu", r.nprocs, tr.np);
     for (size_t i = 0; i < r.nprocs; i++) {
         bool known = false;

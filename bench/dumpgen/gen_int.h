@@ -102,8 +102,15 @@ typedef struct gen_thread {
     int64_t create_time, exit_time;
     uint64_t teb, start, win32_start;
     uint64_t trap_va, trap_ip, trap_sp;   /* 0 = no trap frame */
-    uint64_t stack_base;
+    uint64_t stack_base, stack_limit, kernel_stack;
+    uint8_t state, wait_reason;
+    bool user;              /* came from user mode (PreviousMode UserMode) */
     bool alive, in_cid, linked, straddles, freed;
+    /* gen_depth.c */
+    int8_t wait_mode, alertable;   /* -1: not waiting / build has no field */
+    uint64_t win32_thread;
+    const char *syscall;    /* system service it waits in, NULL none */
+    uint32_t syscall_number;
 } gen_thread;
 
 typedef struct gen_proc {
@@ -120,6 +127,13 @@ typedef struct gen_proc {
     uint32_t first_thread, nthreads, live_threads;
     bool linked, tag_wiped, straddles, in_cid, user, own_page;
     uint8_t protection;
+    char full_name[40];     /* the image name untruncated */
+    uint64_t token;         /* Token object VA (the pointer's low bits are a count) */
+    /* gen_depth.c */
+    int64_t handle_count;   /* -1: no handle table */
+    char image_path[96];    /* "" none */
+    char command_line[160], current_directory[64]; /* "" none */
+    int8_t wow64;           /* -1 unknown (x86) */
 } gen_proc;
 
 typedef struct gen_decoy {
@@ -393,6 +407,15 @@ void gen_build_pe(const gen_ctx *g, uint8_t *page, uint64_t base, uint32_t size_
 /* Bump allocators in ntoskrnl's .data and .text. */
 uint64_t gen_data_alloc(gen_ctx *g, uint64_t size, uint64_t align);
 uint64_t gen_text_alloc(gen_ctx *g, uint64_t size);
+/* A handle table from entries {handle, object pointer, access}: one leaf
+ * page, or a mid page over leaves; returns the HANDLE_TABLE's VA. */
+typedef struct gen_hte {
+    uint32_t handle;
+    uint64_t obj;
+    uint32_t access;
+} gen_hte;
+ds_err gen_handle_table(gen_ctx *g, const gen_hte *ents, size_t n, uint64_t *table_va,
+                        unsigned *levels);
 /* A UNICODE_STRING at `at` whose buffer (at buf_va) holds s widened. */
 ds_err gen_write_ustr(gen_ctx *g, uint64_t at, uint64_t buf_va, const char *s);
 
@@ -406,6 +429,11 @@ ds_err gen_modules_build(gen_ctx *g);
 /* DRIVER_OBJECTs, a hidden (unlinked) driver, a stale unloaded one and
  * MmUnloadedDrivers; fills drivers[] and unloaded[]. */
 ds_err gen_drivers_build(gen_ctx *g);
+
+/* ---- gen_depth.c ---- */
+/* Handle tables with known counts, image paths, WoW64 processes, PEB
+ * process parameters, threads waiting in known system calls. */
+ds_err gen_depth_build(gen_ctx *g);
 
 /* ---- gen_crash.c ---- */
 /* x64 crash formats: plant a DRIVER_IRQL_NOT_LESS_OR_EQUAL crash (see

@@ -654,12 +654,6 @@ static ds_err build_sessions(gen_ctx *g)
 
 /* ---------------- handle tables ---------------- */
 
-typedef struct hte {
-    uint32_t handle;
-    uint64_t obj;
-    uint32_t access;
-} hte;
-
 static unsigned hte_size(const gen_ctx *g)
 {
     return 2 * g->ptr;
@@ -679,8 +673,8 @@ static ds_err write_hte(gen_ctx *g, uint64_t at, uint64_t obj, uint32_t access)
     return gen_vwrite(g, 0, at, v, 8);
 }
 
-static ds_err build_handle_table(gen_ctx *g, const hte *ents, size_t n, uint64_t *table_va,
-                                 unsigned *levels)
+ds_err gen_handle_table(gen_ctx *g, const gen_hte *ents, size_t n, uint64_t *table_va,
+                        unsigned *levels)
 {
     unsigned per_leaf = GEN_PAGE / hte_size(g);
     uint32_t max_idx = 0;
@@ -728,18 +722,18 @@ static ds_err build_handle_table(gen_ctx *g, const hte *ents, size_t n, uint64_t
 static ds_err build_cid_tables(gen_ctx *g)
 {
     size_t cap = g->nprocs + g->nthreads + 1;
-    hte *ents = calloc(cap, sizeof(*ents));
+    gen_hte *ents = calloc(cap, sizeof(*ents));
     if (!ents)
         return ds_fail(g->eb, DS_ERR_NOMEM, "out of memory");
     size_t n = 0;
     for (size_t i = 0; i < g->nprocs; i++)
         if (g->procs[i].in_cid)
-            ents[n++] = (hte){g->procs[i].pid, g->procs[i].va, 0};
+            ents[n++] = (gen_hte){g->procs[i].pid, g->procs[i].va, 0};
     for (size_t i = 0; i < g->nthreads; i++)
         if (g->threads[i].in_cid)
-            ents[n++] = (hte){g->threads[i].tid, g->threads[i].va, 0};
+            ents[n++] = (gen_hte){g->threads[i].tid, g->threads[i].va, 0};
     unsigned levels;
-    ds_err e = build_handle_table(g, ents, n, &g->cid_table_va, &levels);
+    ds_err e = gen_handle_table(g, ents, n, &g->cid_table_va, &levels);
     g->cid_levels = levels;
     if (!e)
         e = write_ptr_at(g, g->g_cid_table, g->cid_table_va);
@@ -752,13 +746,14 @@ static ds_err build_cid_tables(gen_ctx *g)
                 continue;
             if ((h / 4) % (GEN_PAGE / hte_size(g)) == 0)
                 h += 4;
-            ents[n++] = (hte){h, g->procs[i].hdr_va, 0x1fffff};
+            ents[n++] = (gen_hte){h, g->procs[i].hdr_va, 0x1fffff};
             h += 4;
         }
         uint64_t sys_ht;
-        e = build_handle_table(g, ents, n, &sys_ht, &levels);
+        e = gen_handle_table(g, ents, n, &sys_ht, &levels);
         if (!e)
             e = gen_kwptr(g, g->procs[0].va, g->p->ep_object_table, sys_ht);
+        g->procs[0].handle_count = (int64_t)n;
     }
     free(ents);
     return e;
@@ -885,7 +880,8 @@ ds_err gen_kernel_build(gen_ctx *g)
     if ((e = write_simple_globals(g)) || (e = plant_text(g)) || (e = build_kuser(g)) ||
         (e = build_low_stub(g)) || (e = gen_pool_init(g)) || (e = build_type_objects(g)) ||
         (e = build_sessions(g)) || (e = gen_population_build(g)) || (e = build_cid_tables(g)) ||
-        (e = gen_modules_build(g)) || (e = gen_crash_build(g)) || (e = gen_drivers_build(g)))
+        (e = gen_modules_build(g)) || (e = gen_crash_build(g)) || (e = gen_drivers_build(g)) ||
+        (e = gen_depth_build(g)))
         return e;
     plan_fixups(g);
     if ((e = write_kdbg(g)))

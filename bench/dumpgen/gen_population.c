@@ -20,6 +20,7 @@
  *   terminated_freed         unlinked, pool chunks freed, not in CID table
  *   unmapped                 linked, alone in a pool page whose PTE is
  *                            made a page-file PTE (page still in the dump) */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -402,6 +403,12 @@ static ds_err write_thread(gen_ctx *g, size_t pi, bool alive, int64_t ct, const 
     } else {
         reason = reasons[gen_rng_below(&g->rng, sizeof(reasons))];
     }
+    t->state = state;
+    t->wait_reason = reason;
+    t->user = user;
+    t->stack_limit = base - stack_size(g);
+    t->kernel_stack = kstack;
+    t->wait_mode = t->alertable = -1;
     uint64_t ctime = (uint64_t)ct << p->thread_ctime_shift;
     if ((e = write_dispatcher(g, body, 6, p->thread_dispatcher_size, !alive)) ||
         (e = gen_kwptr(g, body, p->kt_initial_stack, initial)) ||
@@ -479,6 +486,9 @@ static ds_err write_process(gen_ctx *g, ctx_build *cb, size_t si)
     pr->pid = pid;
     pr->ppid = ppid;
     store_name(pr->name, sp->name, g->build < 6000);
+    snprintf(pr->full_name, sizeof(pr->full_name), "%s", sp->name);
+    pr->handle_count = -1;
+    pr->wow64 = g->is64 ? 0 : -1;
     pr->cat = sp->cat;
     pr->session = g->build < 6000 && sp->session >= 0 ? 0 : sp->session;
     pr->create_time = cb->times[si];
@@ -535,6 +545,7 @@ static ds_err write_process(gen_ctx *g, ctx_build *cb, size_t si)
     uint64_t token, objtable = 0;
     if ((e = gen_pool_struct(g, 0x180, "Toke", true, &token)))
         return e;
+    g->procs[pi].token = token;
     if (!terminated && si != 0 && (e = gen_pool_struct(g, 0x80, "Obtb", false, &objtable)))
         return e;
     uint64_t session = pr->session >= 0 ? g->session_va[pr->session] : 0;

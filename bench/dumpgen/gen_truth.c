@@ -156,8 +156,69 @@ static void write_header(gen_ctx *g, FILE *f, uint64_t file_bytes)
     put_time(f, "boot_time", g->boot_time);
     fprintf(f, ",\"processors\":%u", g->ncpu);
     put_bool(f, "session_id_readable", g->p->mm_session_id != DS_OFF_NONE);
+    /* kernel-only formats leave out user pages (PEB process parameters) */
+    put_bool(f, "user_pages", g->o.format != GEN_FMT_KERNEL && g->o.format != GEN_FMT_RDMP);
     fprintf(f, ",\"file_bytes\":%llu,\"process_count\":%zu,\"thread_count\":%zu,\"decoy_count\":%zu}\n",
             (unsigned long long)file_bytes, g->nprocs, nthreads, g->ndecoys);
+}
+
+static void put_path(FILE *f, const char *key, const char *s);
+
+static void put_str_or_null(FILE *f, const char *key, const char *s)
+{
+    if (s && *s)
+        put_path(f, key, s);
+    else
+        fprintf(f, ",\"%s\":null", key);
+}
+
+/* gen_depth.c's fields, as scan must report them. */
+static void write_process_depth(gen_ctx *g, FILE *f, const gen_proc *p)
+{
+    if (p->handle_count >= 0)
+        fprintf(f, ",\"handle_count\":%lld", (long long)p->handle_count);
+    else
+        fputs(",\"handle_count\":null", f);
+    put_str_or_null(f, "image_path", p->image_path);
+    put_str_or_null(f, "command_line", p->command_line);
+    put_str_or_null(f, "current_directory", p->current_directory);
+    put_hex(f, "token", p->token);
+    if (g->p->ep_protection != DS_OFF_NONE)
+        fprintf(f, ",\"protection\":%u", p->protection);
+    else
+        fputs(",\"protection\":null", f);
+    if (p->wow64 >= 0)
+        put_bool(f, "wow64", p->wow64);
+    else
+        fputs(",\"wow64\":null", f);
+    if (p->exit_time)
+        fputs(",\"exit_status\":\"0x0\"", f);
+    else
+        fputs(",\"exit_status\":null", f);
+}
+
+static void write_thread_depth(gen_ctx *g, FILE *f, const gen_thread *t)
+{
+    fprintf(f, ",\"state\":%u,\"wait_reason\":%u", t->state, t->wait_reason);
+    if (t->wait_mode >= 0)
+        fprintf(f, ",\"wait_mode\":\"%s\"", t->wait_mode ? "UserMode" : "KernelMode");
+    else
+        fputs(",\"wait_mode\":null", f);
+    if (t->alertable >= 0)
+        put_bool(f, "alertable", t->alertable);
+    else
+        fputs(",\"alertable\":null", f);
+    put_hex_or_null(f, "win32_thread", t->win32_thread);
+    put_hex(f, "stack_base", t->stack_base);
+    put_hex(f, "stack_limit", t->stack_limit);
+    put_hex(f, "kernel_stack", t->kernel_stack);
+    if (t->syscall) {
+        fprintf(f, ",\"syscall_number\":%u,\"syscall_name\":\"%s\",\"syscall_source\":\"%s\"",
+                t->syscall_number, t->syscall,
+                g->p->kt_syscall_number != DS_OFF_NONE ? "kthread" : "trap_frame");
+    } else {
+        fputs(",\"syscall_number\":null,\"syscall_name\":null,\"syscall_source\":null", f);
+    }
 }
 
 static void write_process(gen_ctx *g, FILE *f, const gen_proc *p)
@@ -182,8 +243,8 @@ static void write_process(gen_ctx *g, FILE *f, const gen_proc *p)
     put_bool(f, "in_cid_table", p->in_cid);
     put_hex(f, "dtb", p->dtb);
     put_hex(f, "peb", p->peb);
+    write_process_depth(g, f, p);
     fputs("}\n", f);
-    (void)g;
 }
 
 static void write_thread(gen_ctx *g, FILE *f, const gen_thread *t)
@@ -204,6 +265,7 @@ static void write_thread(gen_ctx *g, FILE *f, const gen_thread *t)
     put_hex_or_null(f, "trap_frame", t->trap_va);
     put_hex(f, "trap_ip", t->trap_ip);
     put_hex(f, "trap_sp", t->trap_sp);
+    write_thread_depth(g, f, t);
     fputs("}\n", f);
 }
 
@@ -225,8 +287,16 @@ static void put_path(FILE *f, const char *key, const char *s)
         return;
     }
     fputc('"', f);
-    for (const char *c = s; *c; c++)
-        fprintf(f, *c == '\\' ? "\\\\" : "%c", *c);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c >= 0x80) { /* the generator's strings are Latin-1, widened as such */
+            fputc(0xc0 | (*c >> 6), f);
+            fputc(0x80 | (*c & 0x3f), f);
+            continue;
+        }
+        if (*c == '\\' || *c == '"')
+            fputc('\\', f);
+        fputc(*c, f);
+    }
     fputc('"', f);
 }
 

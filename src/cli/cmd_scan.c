@@ -33,6 +33,7 @@
 #include "cli.h"
 #include "../modules.h"
 #include "drvfmt.h"
+#include "objfmt.h"
 #include "recfmt.h"
 #include "run.h"
 
@@ -44,10 +45,6 @@ typedef struct scan_cli {
     ds_scan_opts so;
     only_filter only;
 } scan_cli;
-
-/* The word the `sources` field uses for the triage block of a minidump;
- * the scan's own view names are in scan/names.c. */
-#define TRIAGE_SOURCE "triage"
 
 /* Stream buffers of all dumps in flight stay under this (see chunk_for). */
 #define INFLIGHT_BUFFER_MAX ((uint64_t)2 << 30)
@@ -220,14 +217,6 @@ typedef struct dump_facts {
     char notes[256];
 } dump_facts;
 
-/* The crashing process and thread of a triage minidump. */
-typedef struct triage_facts {
-    bool has_process, has_thread;
-    uint64_t pid, ppid;
-    char name[16];
-    uint64_t thread_pid, tid;
-} triage_facts;
-
 /* What one dump became; the payload the output stage writes. */
 typedef struct dump_job {
     bool triage;                 /* status "triage": no scan result */
@@ -270,12 +259,6 @@ static void triage_of(triage_facts *t, const ds_triage *tr)
 }
 
 /* ---- records ------------------------------------------------------------ */
-
-static void rec_triage_source(ds_rec *r)
-{
-    const char *src[1] = {TRIAGE_SOURCE};
-    ds_rec_str_array(r, "sources", src, 1);
-}
 
 static size_t count_hidden(const ds_scan_result *res)
 {
@@ -392,126 +375,6 @@ static void emit_dump(ds_rec *r, ds_writer *w, const char *path, const dump_job 
         append_note(notes, sizeof(notes),
                     "the forced profile found no process object: is --profile right for this dump?");
     ds_rec_str(r, "notes", notes[0] ? notes : NULL);
-}
-
-static void emit_process(ds_rec *r, ds_writer *w, const char *path, const char *id,
-                         const ds_proc *p)
-{
-    ds_rec_begin(r, w, "process");
-    ds_rec_str(r, "dump", path);
-    ds_rec_str(r, "dump_id", id);
-    rec_opt_hex(r, "eprocess_va", p->eprocess_va, DS_NO_VALUE);
-    rec_opt_hex(r, "eprocess_pa", p->eprocess_pa, DS_NO_VALUE);
-    ds_rec_u64(r, "pid", p->pid);
-    ds_rec_u64(r, "ppid", p->ppid);
-    ds_rec_bytes(r, "name", p->name, strlen(p->name));
-    if (p->session_id == UINT32_MAX)
-        ds_rec_null(r, "session_id");
-    else
-        ds_rec_u64(r, "session_id", p->session_id);
-    ds_rec_time(r, "create_time", p->create_time);
-    ds_rec_time(r, "exit_time", p->exit_time);
-    ds_rec_hex(r, "dtb", p->dtb);
-    ds_rec_hex(r, "peb", p->peb);
-    ds_rec_hex(r, "object_table", p->object_table);
-    ds_rec_u64(r, "active_threads", p->active_threads);
-    ds_rec_u64(r, "thread_count", p->thread_count);
-    ds_rec_i64(r, "score", p->score);
-    rec_bits(r, "sources", p->sources, DS_VIEW_COUNT, ds_view_name);
-    ds_rec_bool(r, "unlinked", p->unlinked);
-    ds_rec_bool(r, "terminated", p->terminated);
-    ds_rec_bool(r, "hidden", p->hidden);
-    rec_bits(r, "reasons", p->reasons, DS_REASON_COUNT, ds_reason_name);
-    rec_bits(r, "failed_checks", p->failed, DS_CHECK_COUNT, ds_check_name);
-    ds_rec_bool(r, "tag_wiped", p->tag_wiped);
-    rec_opt_hex(r, "pool_pa", p->pool_pa, DS_NO_VALUE);
-}
-
-/* The triage block's process: the same fields as emit_process, null
- * where the triage block does not say (it is a copy, not an object found
- * in physical memory, so it has no address, score or verdict). */
-static void emit_triage_process(ds_rec *r, ds_writer *w, const char *path, const char *id,
-                                const triage_facts *t)
-{
-    ds_rec_begin(r, w, "process");
-    ds_rec_str(r, "dump", path);
-    ds_rec_str(r, "dump_id", id);
-    ds_rec_null(r, "eprocess_va");
-    ds_rec_null(r, "eprocess_pa");
-    ds_rec_u64(r, "pid", t->pid);
-    ds_rec_u64(r, "ppid", t->ppid);
-    ds_rec_bytes(r, "name", t->name, strlen(t->name));
-    ds_rec_null(r, "session_id");
-    ds_rec_null(r, "create_time");
-    ds_rec_null(r, "exit_time");
-    ds_rec_null(r, "dtb");
-    ds_rec_null(r, "peb");
-    ds_rec_null(r, "object_table");
-    ds_rec_null(r, "active_threads");
-    ds_rec_u64(r, "thread_count", t->has_thread && t->thread_pid == t->pid);
-    ds_rec_null(r, "score");
-    rec_triage_source(r);
-    ds_rec_bool(r, "unlinked", false);
-    ds_rec_bool(r, "terminated", false);
-    ds_rec_bool(r, "hidden", false);
-    ds_rec_str_array(r, "reasons", NULL, 0);
-    ds_rec_str_array(r, "failed_checks", NULL, 0);
-    ds_rec_bool(r, "tag_wiped", false);
-    ds_rec_null(r, "pool_pa");
-}
-
-static void emit_thread(ds_rec *r, ds_writer *w, const char *path, const char *id,
-                        const ds_thread *t)
-{
-    ds_rec_begin(r, w, "thread");
-    ds_rec_str(r, "dump", path);
-    ds_rec_str(r, "dump_id", id);
-    rec_opt_hex(r, "ethread_va", t->ethread_va, DS_NO_VALUE);
-    rec_opt_hex(r, "ethread_pa", t->ethread_pa, DS_NO_VALUE);
-    ds_rec_u64(r, "pid", t->pid);
-    ds_rec_u64(r, "tid", t->tid);
-    ds_rec_hex(r, "eprocess_va", t->eprocess_va);
-    ds_rec_hex(r, "start_address", t->start_address);
-    ds_rec_hex(r, "win32_start_address", t->win32_start_address);
-    ds_rec_hex(r, "teb", t->teb);
-    ds_rec_time(r, "create_time", t->create_time);
-    ds_rec_time(r, "exit_time", t->exit_time);
-    ds_rec_u64(r, "state", t->state);
-    ds_rec_u64(r, "wait_reason", t->wait_reason);
-    ds_rec_hex(r, "trap_frame", t->trap_frame);
-    rec_opt_hex(r, "rip", t->rip, DS_NO_VALUE);
-    rec_opt_hex(r, "rsp", t->rsp, DS_NO_VALUE);
-    ds_rec_i64(r, "score", t->score);
-    rec_bits(r, "sources", t->sources, DS_VIEW_COUNT, ds_view_name);
-    rec_bits(r, "failed_checks", t->failed, DS_CHECK_COUNT, ds_check_name);
-    ds_rec_bool(r, "tag_wiped", t->tag_wiped);
-}
-
-static void emit_triage_thread(ds_rec *r, ds_writer *w, const char *path, const char *id,
-                               const triage_facts *t)
-{
-    ds_rec_begin(r, w, "thread");
-    ds_rec_str(r, "dump", path);
-    ds_rec_str(r, "dump_id", id);
-    ds_rec_null(r, "ethread_va");
-    ds_rec_null(r, "ethread_pa");
-    ds_rec_u64(r, "pid", t->thread_pid);
-    ds_rec_u64(r, "tid", t->tid);
-    ds_rec_null(r, "eprocess_va");
-    ds_rec_null(r, "start_address");
-    ds_rec_null(r, "win32_start_address");
-    ds_rec_null(r, "teb");
-    ds_rec_null(r, "create_time");
-    ds_rec_null(r, "exit_time");
-    ds_rec_null(r, "state");
-    ds_rec_null(r, "wait_reason");
-    ds_rec_null(r, "trap_frame");
-    ds_rec_null(r, "rip");
-    ds_rec_null(r, "rsp");
-    ds_rec_null(r, "score");
-    rec_triage_source(r);
-    ds_rec_str_array(r, "failed_checks", NULL, 0);
-    ds_rec_bool(r, "tag_wiped", false);
 }
 
 static bool keep_process(const scan_cli *o, const ds_proc *p)
@@ -651,16 +514,17 @@ static ds_err emit_job(ds_writer *w, ds_rec *r, ds_strbuf *text, ds_batch *b, co
             return DS_ERR_NOMEM;
         return b ? ds_batch_text(b, w, text->p, text->len) : ds_writer_text(w, text->p, text->len);
     }
+    obj_ctx oc = {path, j->id, j->facts.build, j->facts.arch == DS_ARCH_X64};
     emit_dump(r, w, path, j, o);
     e = rec_done(r, b);
     if (j->triage) {
         bool keep = o->only == ONLY_ALL; /* a triage process is neither hidden nor unlinked */
         if (e == DS_OK && keep && j->tri.has_process) {
-            emit_triage_process(r, w, path, j->id, &j->tri);
+            obj_emit_triage_process(r, w, &oc, &j->tri);
             e = rec_done(r, b);
         }
         if (e == DS_OK && keep && j->tri.has_thread) {
-            emit_triage_thread(r, w, path, j->id, &j->tri);
+            obj_emit_triage_thread(r, w, &oc, &j->tri);
             e = rec_done(r, b);
         }
         return e;
@@ -669,13 +533,13 @@ static ds_err emit_job(ds_writer *w, ds_rec *r, ds_strbuf *text, ds_batch *b, co
     for (size_t i = 0; e == DS_OK && i < res->nprocs; i++) {
         if (!keep_process(o, &res->procs[i]))
             continue;
-        emit_process(r, w, path, j->id, &res->procs[i]);
+        obj_emit_process(r, w, &oc, &res->procs[i], res->details ? &res->details[i] : NULL);
         e = rec_done(r, b);
     }
     for (size_t i = 0; e == DS_OK && i < res->nthreads; i++) {
         if (!keep_thread(o, res, &res->threads[i]))
             continue;
-        emit_thread(r, w, path, j->id, &res->threads[i]);
+        obj_emit_thread(r, w, &oc, &res->threads[i]);
         e = rec_done(r, b);
     }
     for (size_t i = 0; e == DS_OK && i < res->drivers.n; i++) {
