@@ -81,15 +81,21 @@ typedef struct ht_count {
     bool bounded;
 } ht_count;
 
+/* Read one table page against the page budget. */
+static bool table_page(ht_count *c, uint64_t page_va, uint8_t *page)
+{
+    if (!*c->pages) {
+        c->bounded = true;
+        return false;
+    }
+    (*c->pages)--;
+    return ds_kread(c->d, page_va, page, DS_PAGE_SIZE) == DS_OK;
+}
+
 static void count_leaf(ht_count *c, uint64_t page_va)
 {
     uint8_t page[DS_PAGE_SIZE];
-    if (!*c->pages) {
-        c->bounded = true;
-        return;
-    }
-    (*c->pages)--;
-    if (ds_kread(c->d, page_va, page, sizeof(page)) != DS_OK)
+    if (!table_page(c, page_va, page))
         return;
     unsigned esz = ds_ht_entry_size(c->p), per = DS_PAGE_SIZE / esz;
     for (unsigned i = 1; i < per; i++) { /* entry 0 of a leaf is never a handle */
@@ -108,12 +114,7 @@ static void count_level(ht_count *c, uint64_t page_va, unsigned level)
         return;
     }
     uint8_t page[DS_PAGE_SIZE];
-    if (!*c->pages) {
-        c->bounded = true;
-        return;
-    }
-    (*c->pages)--;
-    if (ds_kread(c->d, page_va, page, sizeof(page)) != DS_OK)
+    if (!table_page(c, page_va, page))
         return;
     unsigned ptr = c->p->ptr_size;
     for (unsigned i = 0; i < DS_PAGE_SIZE / ptr && !c->bounded; i++) {
