@@ -19,6 +19,7 @@
  * (output/writer.h), which the output stage writes in one locked
  * section; a dump with too many records to buffer is written straight
  * from its scan result at its turn instead. */
+#include <fnmatch.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -44,6 +45,9 @@ typedef struct scan_cli {
     run_opts ro;
     ds_scan_opts so;
     only_filter only;
+    int64_t pid;               /* --pid, -1 none */
+    const char *name_glob;     /* --name, NULL none */
+    bool threads_view;         /* --show-threads (table) */
 } scan_cli;
 
 /* Stream buffers of all dumps in flight stay under this (see chunk_for). */
@@ -76,6 +80,12 @@ static void scan_usage(FILE *f)
           "                       unloaded, error, summary)\n"
           "      --only WHAT      hidden | unlinked: keep just those processes (and\n"
           "                       their threads); hidden also keeps hidden drivers\n"
+          "      --pid N          keep just the process(es) with this PID and their\n"
+          "                       threads (no driver records)\n"
+          "      --name GLOB      the same by image name (ImageFileName or the base of\n"
+          "                       image_path; shell wildcards, case-insensitive)\n"
+          "      --show-threads   with --format table: each process's threads under it,\n"
+          "                       `!process 0 2` style (wait, trap frame, system call)\n"
           "      --io BACKEND     auto (default: mmap when the dump is in the page\n"
           "                       cache, else io_uring with O_DIRECT), uring, mmap\n"
           "                       or pread\n"
@@ -122,7 +132,7 @@ static int parse_int(const char *s, long lo, long hi, long *out)
 static int parse_scan_args(int argc, char **argv, scan_cli *o)
 {
     enum { O_ONLY = 256, O_IO, O_ODIRECT, O_MINSCORE, O_NOSTRUCT, O_NOXVIEW, O_STRUCTALL,
-           O_NODRIVERS };
+           O_NODRIVERS, O_PID, O_NAME, O_THREADS };
     static const struct option longopts[] = {
         RUN_LONGOPTS,
         {"only", required_argument, NULL, O_ONLY},
@@ -133,6 +143,9 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
         {"struct-all", no_argument, NULL, O_STRUCTALL},
         {"no-xview", no_argument, NULL, O_NOXVIEW},
         {"no-drivers", no_argument, NULL, O_NODRIVERS},
+        {"pid", required_argument, NULL, O_PID},
+        {"name", required_argument, NULL, O_NAME},
+        {"show-threads", no_argument, NULL, O_THREADS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -180,6 +193,17 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
             break;
         case O_NODRIVERS:
             o->so.no_drivers = true;
+            break;
+        case O_PID:
+            if (parse_int(optarg, 0, 0x7fffffff, &v) != 0)
+                goto bad;
+            o->pid = v;
+            break;
+        case O_NAME:
+            o->name_glob = optarg;
+            break;
+        case O_THREADS:
+            o->threads_view = true;
             break;
         case 'h':
             scan_usage(stdout);
@@ -377,26 +401,73 @@ static void emit_dump(ds_rec *r, ds_writer *w, const char *path, const dump_job 
     ds_rec_str(r, "notes", notes[0] ? notes : NULL);
 }
 
-static bool keep_process(const scan_cli *o, const ds_proc *p)
+/* --pid / --name select processes (and their threads); driver records
+ * are about no process and are left out then. */
+static bool process_selected(const scan_cli *o)
 {
-    switch (o->only) {
-    case ONLY_HIDDEN:
-        return p->hidden;
-    case ONLY_UNLINKED:
-        return p->unlinked;
-    default:
-        return true;
-    }
+    return o->pid >= 0 || o->name_glob;
 }
 
-static bool keep_thread(const scan_cli *o, const ds_scan_result *res, const ds_thread *t)
+/* The image's base name from its full path, else the ImageFileName. */
+static const char *long_name(const ds_proc *p, const ds_proc_detail *det)
 {
-    if (o->only == ONLY_ALL)
+    if (det && det->image_path) {
+        const char *b = strrchr(det->image_path, '\\');
+        return b ? b + 1 : det->image_path;
+    }
+    return p->name;
+}
+
+static bool keep_process(const scan_cli *o, const ds_proc *p, const ds_proc_detail *det)
+{
+    if ((o->only == ONLY_HIDDEN && !p->hidden) || (o->only == ONLY_UNLINKED && !p->unlinked))
+        return false;
+    if (o->pid >= 0 && p->pid != (uint64_t)o->pid)
+        return false;
+    if (o->name_glob && fnmatch(o->name_glob, p->name, FNM_CASEFOLD) != 0 &&
+        fnmatch(o->name_glob, long_name(p, det), FNM_CASEFOLD) != 0)
+        return false;
+    return true;
+}
+
+static bool keep_proc_at(const scan_cli *o, const ds_scan_result *res, size_t i)
+{
+    return keep_process(o, &res->procs[i], res->details ? &res->details[i] : NULL);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The EPROCESS VAs of the kept processes, sorted (NULL with n 0 when
+ * every thread is kept anyway). */
+typedef struct kept_set {
+    uint64_t *va;
+    size_t n;
+    bool all;
+} kept_set;
+
+static bool kept_init(kept_set *k, const scan_cli *o, const ds_scan_result *res)
+{
+    memset(k, 0, sizeof(*k));
+    k->all = o->only == ONLY_ALL && !process_selected(o);
+    if (k->all)
         return true;
+    k->va = malloc((res->nprocs ? res->nprocs : 1) * sizeof(*k->va));
+    if (!k->va)
+        return false;
     for (size_t i = 0; i < res->nprocs; i++)
-        if (res->procs[i].eprocess_va == t->eprocess_va)
-            return keep_process(o, &res->procs[i]);
-    return false;
+        if (keep_proc_at(o, res, i))
+            k->va[k->n++] = res->procs[i].eprocess_va;
+    qsort(k->va, k->n, sizeof(*k->va), cmp_u64);
+    return true;
+}
+
+static bool keep_thread(const kept_set *k, const ds_thread *t)
+{
+    return k->all || (k->n && bsearch(&t->eprocess_va, k->va, k->n, sizeof(*k->va), cmp_u64));
 }
 
 /* ---- psxview-style table ------------------------------------------------ */
@@ -484,18 +555,23 @@ static void table_text(ds_strbuf *sb, const char *path, const dump_job *j, const
     }
     size_t n = 0;
     for (size_t i = 0; i < res->nprocs; i++)
-        if (keep_process(o, &res->procs[i]))
+        if (keep_proc_at(o, res, i))
             rows[n++] = &res->procs[i];
     qsort(rows, n, sizeof(*rows), cmp_table_rows);
     ds_sb_printf(sb, "%zu processes (%zu hidden), %zu threads, %" PRIu64 " bytes scanned\n",
                  res->nprocs, count_hidden(res), res->nthreads, res->stats.bytes_scanned);
     table_columns(sb);
+    obj_ctx oc = {path, j->id, j->facts.build, j->facts.arch == DS_ARCH_X64};
     for (size_t i = 0; i < n; i++) {
         const ds_proc *p = rows[i];
         table_row(sb, p->eprocess_va, p->eprocess_pa, p->pid, p->ppid, p->name, p->sources,
                   verdict_word(p));
+        if (o->threads_view)
+            for (size_t k = 0; k < res->nthreads; k++)
+                if (res->threads[k].eprocess_va == p->eprocess_va)
+                    obj_table_thread(sb, &oc, &res->threads[k]);
     }
-    if (!o->so.no_drivers && o->only != ONLY_UNLINKED)
+    if (!o->so.no_drivers && o->only != ONLY_UNLINKED && !process_selected(o))
         drv_table(sb, &res->drivers, o->only == ONLY_HIDDEN);
     ds_sb_printf(sb, "\n");
     free(rows);
@@ -518,7 +594,9 @@ static ds_err emit_job(ds_writer *w, ds_rec *r, ds_strbuf *text, ds_batch *b, co
     emit_dump(r, w, path, j, o);
     e = rec_done(r, b);
     if (j->triage) {
-        bool keep = o->only == ONLY_ALL; /* a triage process is neither hidden nor unlinked */
+        /* a triage process is neither hidden nor unlinked */
+        bool keep = o->only == ONLY_ALL && (o->pid < 0 || (uint64_t)o->pid == j->tri.pid) &&
+                    (!o->name_glob || fnmatch(o->name_glob, j->tri.name, FNM_CASEFOLD) == 0);
         if (e == DS_OK && keep && j->tri.has_process) {
             obj_emit_triage_process(r, w, &oc, &j->tri);
             e = rec_done(r, b);
@@ -530,18 +608,24 @@ static ds_err emit_job(ds_writer *w, ds_rec *r, ds_strbuf *text, ds_batch *b, co
         return e;
     }
     const ds_scan_result *res = &j->res;
+    kept_set kept;
+    if (!kept_init(&kept, o, res))
+        return DS_ERR_NOMEM;
     for (size_t i = 0; e == DS_OK && i < res->nprocs; i++) {
-        if (!keep_process(o, &res->procs[i]))
+        if (!keep_proc_at(o, res, i))
             continue;
         obj_emit_process(r, w, &oc, &res->procs[i], res->details ? &res->details[i] : NULL);
         e = rec_done(r, b);
     }
     for (size_t i = 0; e == DS_OK && i < res->nthreads; i++) {
-        if (!keep_thread(o, res, &res->threads[i]))
+        if (!keep_thread(&kept, &res->threads[i]))
             continue;
         obj_emit_thread(r, w, &oc, &res->threads[i]);
         e = rec_done(r, b);
     }
+    free(kept.va);
+    if (process_selected(o))
+        return e;
     for (size_t i = 0; e == DS_OK && i < res->drivers.n; i++) {
         if (o->only == ONLY_UNLINKED || (o->only == ONLY_HIDDEN && !res->drivers.v[i].hidden))
             continue;
@@ -704,7 +788,7 @@ static void scan_summary_text(void *ctx, ds_strbuf *sb)
 
 int cmd_scan(int argc, char **argv)
 {
-    scan_cli o = {.only = ONLY_ALL};
+    scan_cli o = {.only = ONLY_ALL, .pid = -1};
     run_opts_default(&o.ro);
     ds_scan_opts_default(&o.so);
     int st = parse_scan_args(argc, argv, &o);

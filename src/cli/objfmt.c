@@ -3,6 +3,7 @@
  * (issue 14): present on every record, null where unknown. */
 #include "objfmt.h"
 
+#include <inttypes.h>
 #include <string.h>
 
 #include "../syscalls.h"
@@ -221,3 +222,40 @@ void obj_emit_triage_thread(ds_rec *r, ds_writer *w, const obj_ctx *c, const tri
     thread_depth(r, c, NULL);
 }
 
+
+static void upper(char *dst, size_t cap, const char *s)
+{
+    size_t i = 0;
+    for (; s && s[i] && i + 1 < cap; i++)
+        dst[i] = (s[i] >= 'a' && s[i] <= 'z') ? (char)(s[i] - 32) : s[i];
+    dst[i] = 0;
+}
+
+void obj_table_thread(ds_strbuf *sb, const obj_ctx *c, const ds_thread *t)
+{
+    ds_sb_printf(sb, "    Thread 0x%" PRIx64 " Cid %04" PRIx64 ".%04" PRIx64 " Teb 0x%" PRIx64
+                     " Win32Thread 0x%" PRIx64 " ",
+                 t->ethread_va == DS_NO_VALUE ? 0 : t->ethread_va, t->pid, t->tid, t->teb,
+                 t->win32_thread);
+    if (t->state == 5) {
+        const char *reason = ds_wait_reason_name(c->build, t->wait_reason);
+        ds_sb_printf(sb, "WAIT: (%s) %s %s\n", reason ? reason : "?",
+                     t->wait_mode < 0 ? "?" : t->wait_mode ? "UserMode" : "KernelMode",
+                     t->alertable < 0 ? "" : t->alertable ? "Alertable" : "Non-Alertable");
+    } else {
+        char st[32];
+        const char *name = ds_thread_state_name(t->state);
+        upper(st, sizeof(st), name ? name : "?");
+        ds_sb_printf(sb, "%s\n", st);
+    }
+    ds_sb_printf(sb, "        TrapFrame 0x%" PRIx64 " Start 0x%" PRIx64, t->trap_frame,
+                 t->start_address);
+    if (t->rip != DS_NO_VALUE)
+        ds_sb_printf(sb, " Rip 0x%" PRIx64, t->rip);
+    ds_sb_printf(sb, "\n");
+    if (t->syscall_source != DS_SYSCALL_NONE) {
+        const char *name = ds_syscall_name(c->build, c->is64, t->syscall_number);
+        ds_sb_printf(sb, "        System Call Number: %u ===> %s%s\n", t->syscall_number,
+                     name ? "nt!" : "", name ? name : "(unknown for this build)");
+    }
+}

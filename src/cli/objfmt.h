@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../../output/strbuf.h"
 #include "../../output/writer.h"
 #include "../../scan/scan.h"
 
@@ -30,5 +31,11 @@ void obj_emit_process(ds_rec *r, ds_writer *w, const obj_ctx *c, const ds_proc *
 void obj_emit_thread(ds_rec *r, ds_writer *w, const obj_ctx *c, const ds_thread *t);
 void obj_emit_triage_process(ds_rec *r, ds_writer *w, const obj_ctx *c, const triage_facts *t);
 void obj_emit_triage_thread(ds_rec *r, ds_writer *w, const obj_ctx *c, const triage_facts *t);
+
+/* A thread as `!process 0 2` shows it, for the table's --show-threads view:
+ *     Thread 0x... Cid 04d8.04dc Teb 0x... Win32Thread 0x... WAIT: (UserRequest) UserMode Alertable
+ *         TrapFrame 0x... Start 0x... Rip 0x...
+ *         System Call Number: 7 ===> nt!NtDeviceIoControlFile */
+void obj_table_thread(ds_strbuf *sb, const obj_ctx *c, const ds_thread *t);
 
 #endif
