@@ -66,15 +66,36 @@ typedef struct ds_triage_driver {
     uint32_t size;
 } ds_triage_driver;
 
+/* Fields of the triage block's EPROCESS and ETHREAD copies (decoded with
+ * the build's profile; 0 / -1 where the profile has no such field). */
+typedef struct ds_copy_process {
+    int64_t create_time, exit_time;
+    uint64_t dtb, peb, object_table, token;
+    uint32_t active_threads, exit_status;
+    int16_t protection;          /* -1 unknown */
+    int8_t wow64;                /* -1 unknown */
+} ds_copy_process;
+
+typedef struct ds_copy_thread {
+    int64_t create_time, exit_time;
+    uint64_t eprocess_va, start_address, win32_start_address, teb, trap_frame;
+    uint64_t win32_thread, stack_base, stack_limit, kernel_stack;
+    uint32_t state, wait_reason, syscall_number;
+    int8_t wait_mode, alertable, previous_mode; /* -1 unknown */
+    bool has_syscall;            /* syscall_number is the service of a waiting user thread */
+} ds_copy_thread;
+
 typedef struct ds_triage {
     bool has_process;
     uint32_t process_offset;  /* file offset of the EPROCESS copy */
     uint64_t process_pid, process_ppid;
     char process_name[16];    /* ImageFileName, NUL-terminated raw bytes */
+    ds_copy_process pcopy;
     uint8_t process_dispatcher_type;
     bool has_thread;
     uint32_t thread_offset;
     uint64_t thread_pid, thread_tid;
+    ds_copy_thread tcopy;
     uint8_t thread_dispatcher_type;
     uint32_t size_of_call_stack;
     uint32_t call_stack_offset;  /* file offset of the stack copy (0: none) */

@@ -555,6 +555,72 @@ static uint64_t copy_field(const ds_dump *d, uint32_t base, uint16_t off, unsign
     return v;
 }
 
+static uint8_t copy_u8(const ds_dump *d, uint32_t base, uint16_t off, int *ok)
+{
+    uint8_t v = 0;
+    *ok = off != DS_OFF_NONE && ds_file_read(&d->file, (uint64_t)base + off, &v, 1) == DS_OK;
+    return v;
+}
+
+/* What `!process 0 2` would print of the copied EPROCESS. */
+static void read_process_copy(const ds_dump *d, const ds_triage *t, ds_copy_process *c)
+{
+    const ds_profile *p = d->profile;
+    unsigned ps = p->ptr_size;
+    uint32_t b = t->process_offset;
+    int ok;
+    c->create_time = (int64_t)copy_field(d, b, p->ep_create_time, 8);
+    c->exit_time = (int64_t)copy_field(d, b, p->ep_exit_time, 8);
+    c->dtb = copy_field(d, b, p->ep_dtb, ps);
+    c->peb = copy_field(d, b, p->ep_peb, ps);
+    c->object_table = copy_field(d, b, p->ep_object_table, ps);
+    c->token = copy_field(d, b, p->ep_token, ps) & ~(uint64_t)(p->is64 ? 0xf : 0x7);
+    c->active_threads = (uint32_t)copy_field(d, b, p->ep_active_threads, 4);
+    c->exit_status = (uint32_t)copy_field(d, b, p->ep_exit_status, 4);
+    uint8_t prot = copy_u8(d, b, p->ep_protection, &ok);
+    c->protection = ok ? prot : -1;
+    c->wow64 = p->is64 && p->ep_wow64 != DS_OFF_NONE ? copy_field(d, b, p->ep_wow64, 8) != 0 : -1;
+}
+
+/* The copied ETHREAD, read as scan/validate.c reads a live one. */
+static void read_thread_copy(const ds_dump *d, const ds_triage *t, ds_copy_thread *c)
+{
+    const ds_profile *p = d->profile;
+    unsigned ps = p->ptr_size;
+    uint32_t b = t->thread_offset;
+    int ok;
+    c->create_time = (int64_t)(copy_field(d, b, p->et_create_time, 8) >> p->thread_ctime_shift);
+    c->exit_time = (int64_t)copy_field(d, b, p->et_exit_time, 8);
+    uint16_t own = p->kt_process != DS_OFF_NONE ? p->kt_process : p->kt_apc_process;
+    c->eprocess_va = copy_field(d, b, own, ps);
+    c->start_address = copy_field(d, b, p->et_start_address, ps);
+    c->win32_start_address = copy_field(d, b, p->et_win32_start, ps);
+    c->teb = copy_field(d, b, p->kt_teb, ps);
+    c->trap_frame = copy_field(d, b, p->kt_trap_frame, ps);
+    c->win32_thread = copy_field(d, b, p->kt_win32thread, ps);
+    c->stack_base = copy_field(d, b, p->kt_stack_base, ps);
+    c->stack_limit = copy_field(d, b, p->kt_stack_limit, ps);
+    c->kernel_stack = copy_field(d, b, p->kt_kernel_stack, ps);
+    c->state = copy_u8(d, b, p->kt_state, &ok);
+    c->wait_reason = copy_u8(d, b, p->kt_wait_reason, &ok);
+    c->wait_mode = c->alertable = c->previous_mode = -1;
+    uint8_t pm = copy_u8(d, b, p->kt_previous_mode, &ok);
+    if (ok && pm <= 1)
+        c->previous_mode = (int8_t)pm;
+    if (c->state != 5) /* the wait fields are stale unless waiting */
+        return;
+    uint8_t wm = copy_u8(d, b, p->kt_wait_mode, &ok);
+    if (ok && wm <= 1)
+        c->wait_mode = (int8_t)wm;
+    uint8_t al = copy_u8(d, b, p->kt_alertable, &ok);
+    if (ok)
+        c->alertable = (al >> p->kt_alertable_bit) & 1;
+    if (c->previous_mode == 1 && p->kt_syscall_number != DS_OFF_NONE) {
+        c->syscall_number = (uint32_t)copy_field(d, b, p->kt_syscall_number, 4);
+        c->has_syscall = true;
+    }
+}
+
 void ds_triage_read_objects(ds_dump *d)
 {
     ds_triage *t = d->triage;
@@ -577,10 +643,12 @@ void ds_triage_read_objects(ds_dump *d)
             n = n < 15 ? n : 15;
             ds_file_read(&d->file, off, t->process_name, (size_t)n);
         }
+        read_process_copy(d, t, &t->pcopy);
     }
     if (t->has_thread) {
         t->thread_pid = copy_field(d, t->thread_offset, p->et_cid_pid, ps);
         t->thread_tid = copy_field(d, t->thread_offset, p->et_cid_tid, ps);
+        read_thread_copy(d, t, &t->tcopy);
     }
 }
 

@@ -16,9 +16,13 @@ of the selected process, each system call named).
 """
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dumpkit  # noqa: E402  (the independent reader: offsets.json by field name)
 
 failures = []
 
@@ -223,6 +227,66 @@ def selection(binary, path, t):
     check(not any("drivers (" in l for l in lines), f"{tag}: no driver table under --pid")
 
 
+BUILD_KEYS = {17763: "win10_1809_x64", 19041: "win10_2004_22h2_x64"}
+
+
+def filetime_iso(ft):
+    if not ft:
+        return None
+    secs, rem = divmod(ft - 116444736000000000, 10000000)
+    import datetime
+    t = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=secs)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + ".%06dZ" % (rem // 10)
+
+
+def real_triage(binary):
+    """The triage block's EPROCESS/ETHREAD copies of the real minidumps,
+    read here from the file at ProcessOffset/ThreadOffset + the field's
+    offset looked up by name in offsets.json: every decoded field of the
+    triage process and thread records must agree."""
+    real = os.path.join(dumpkit.shared_dir(), "dumps", "real")
+    exp_path = os.path.join(real, "expected.ndjson")
+    if not os.path.exists(exp_path):
+        check(not os.environ.get("CI"), "CI: ../shared/dumps/real missing")
+        print("SKIP: real triage dumps (no ../shared)", file=sys.stderr)
+        return
+    with open(exp_path) as f:
+        exp = [json.loads(line) for line in f]
+    for e in exp:
+        path = os.path.join(real, e["file"])
+        data = open(path, "rb").read()
+        off = dumpkit.offsets(BUILD_KEYS[e["build"]])
+        ep, kt, et = off["_EPROCESS"], off["_KTHREAD"], off["_ETHREAD"]
+        po, to = e["triage"]["ProcessOffset"], e["triage"]["ThreadOffset"]
+
+        def q(base, field_off, size=8):
+            return int.from_bytes(data[base + field_off:base + field_off + size], "little")
+
+        by = scan(binary, path)
+        p, t = by["process"][0], by["thread"][0]
+        hx = lambda v: "0x%x" % v
+        want_p = {"create_time": filetime_iso(q(po, ep["CreateTime"])),
+                  "dtb": hx(q(po, ep["Pcb.DirectoryTableBase"])), "peb": hx(q(po, ep["Peb"])),
+                  "object_table": hx(q(po, ep["ObjectTable"])),
+                  "active_threads": q(po, ep["ActiveThreads"], 4),
+                  "token": hx(q(po, ep["Token"]) & ~0xf)}
+        for k, v in want_p.items():
+            check(p[k] == v, f"{e['file']}: triage process {k} = {p[k]!r}, file {v!r}")
+        state = q(to, kt["State"], 1)
+        want_t = {"start_address": hx(q(to, et["StartAddress"])),
+                  "win32_start_address": hx(q(to, et["Win32StartAddress"])),
+                  "teb": hx(q(to, kt["Teb"])), "trap_frame": hx(q(to, kt["TrapFrame"])),
+                  "stack_base": hx(q(to, kt["StackBase"])) if q(to, kt["StackBase"]) else None,
+                  "stack_limit": hx(q(to, kt["StackLimit"])) if q(to, kt["StackLimit"]) else None,
+                  "kernel_stack": hx(q(to, kt["KernelStack"])) if q(to, kt["KernelStack"]) else None,
+                  "state": state, "wait_reason": q(to, kt["WaitReason"], 1),
+                  "create_time": filetime_iso(q(to, et["CreateTime"])),
+                  "eprocess_va": hx(q(to, kt["Process"]))}
+        for k, v in want_t.items():
+            check(t[k] == v, f"{e['file']}: triage thread {k} = {t[k]!r}, file {v!r}")
+        check(t["state_name"] == STATES[state], f"{e['file']}: state_name {t['state_name']}")
+
+
 def main():
     if len(sys.argv) != 3:
         print(__doc__, file=sys.stderr)
@@ -235,6 +299,7 @@ def main():
             if r and not first:
                 first = r
         selection(binary, *first)
+    real_triage(binary)
     if failures:
         print(f"{len(failures)} failures", file=sys.stderr)
         return 1

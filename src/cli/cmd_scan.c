@@ -270,8 +270,20 @@ static void facts_of(dump_facts *f, const ds_dump *d)
     snprintf(f->notes, sizeof(f->notes), "%s", d->notes);
 }
 
-static void triage_of(triage_facts *t, const ds_triage *tr)
+static void triage_of(triage_facts *t, const ds_dump *d)
 {
+    const ds_triage *tr = d->triage;
+    t->pc = tr->pcopy;
+    t->tc = tr->tcopy;
+    t->rip = t->rsp = DS_NO_VALUE;
+    const ds_profile *p = d->profile;
+    uint64_t rip, rsp;
+    if (p && tr->has_thread && tr->tcopy.trap_frame && p->tf_rip != DS_OFF_NONE &&
+        ds_kread_ptr(d, tr->tcopy.trap_frame + p->tf_rip, &rip) == DS_OK &&
+        ds_kread_ptr(d, tr->tcopy.trap_frame + p->tf_rsp, &rsp) == DS_OK) {
+        t->rip = rip; /* the trap frame's page is among the triage data blocks */
+        t->rsp = rsp;
+    }
     t->has_process = tr->has_process;
     t->pid = tr->process_pid;
     t->ppid = tr->process_ppid;
@@ -724,7 +736,7 @@ static void scan_process(void *ctx, unsigned slot, const run_input *in, run_out 
     facts_of(&j->facts, d);
     if (d->triage && d->pm.kind == DS_PM_NONE) {
         j->triage = true;
-        triage_of(&j->tri, d->triage);
+        triage_of(&j->tri, d);
         j->procs = j->tri.has_process;
         j->threads = j->tri.has_thread;
     } else {

@@ -138,6 +138,7 @@ void obj_emit_process(ds_rec *r, ds_writer *w, const obj_ctx *c, const ds_proc *
 void obj_emit_triage_process(ds_rec *r, ds_writer *w, const obj_ctx *c, const triage_facts *t)
 {
     const char *path = c->path, *id = c->id;
+    const ds_copy_process *pc = &t->pc;
     ds_rec_begin(r, w, "process");
     ds_rec_str(r, "dump", path);
     ds_rec_str(r, "dump_id", id);
@@ -147,12 +148,12 @@ void obj_emit_triage_process(ds_rec *r, ds_writer *w, const obj_ctx *c, const tr
     ds_rec_u64(r, "ppid", t->ppid);
     ds_rec_bytes(r, "name", t->name, strlen(t->name));
     ds_rec_null(r, "session_id");
-    ds_rec_null(r, "create_time");
-    ds_rec_null(r, "exit_time");
-    ds_rec_null(r, "dtb");
-    ds_rec_null(r, "peb");
-    ds_rec_null(r, "object_table");
-    ds_rec_null(r, "active_threads");
+    ds_rec_time(r, "create_time", pc->create_time);
+    ds_rec_time(r, "exit_time", pc->exit_time);
+    ds_rec_hex(r, "dtb", pc->dtb);
+    ds_rec_hex(r, "peb", pc->peb);
+    ds_rec_hex(r, "object_table", pc->object_table);
+    ds_rec_u64(r, "active_threads", pc->active_threads);
     ds_rec_u64(r, "thread_count", t->has_thread && t->thread_pid == t->pid);
     ds_rec_null(r, "score");
     rec_triage_source(r);
@@ -163,7 +164,11 @@ void obj_emit_triage_process(ds_rec *r, ds_writer *w, const obj_ctx *c, const tr
     ds_rec_str_array(r, "failed_checks", NULL, 0);
     ds_rec_bool(r, "tag_wiped", false);
     ds_rec_null(r, "pool_pa");
-    process_depth(r, NULL, NULL);
+    /* the copy's own fields; what needs other memory (handle table,
+     * image path, user pages) is not in a triage dump */
+    ds_proc p = {.token = pc->token, .protection = pc->protection, .wow64 = pc->wow64,
+                 .exit_status = pc->exit_status, .exit_time = pc->exit_time};
+    process_depth(r, &p, NULL);
 }
 
 void obj_emit_thread(ds_rec *r, ds_writer *w, const obj_ctx *c, const ds_thread *t)
@@ -197,6 +202,7 @@ void obj_emit_thread(ds_rec *r, ds_writer *w, const obj_ctx *c, const ds_thread 
 void obj_emit_triage_thread(ds_rec *r, ds_writer *w, const obj_ctx *c, const triage_facts *t)
 {
     const char *path = c->path, *id = c->id;
+    const ds_copy_thread *tc = &t->tc;
     ds_rec_begin(r, w, "thread");
     ds_rec_str(r, "dump", path);
     ds_rec_str(r, "dump_id", id);
@@ -204,22 +210,28 @@ void obj_emit_triage_thread(ds_rec *r, ds_writer *w, const obj_ctx *c, const tri
     ds_rec_null(r, "ethread_pa");
     ds_rec_u64(r, "pid", t->thread_pid);
     ds_rec_u64(r, "tid", t->tid);
-    ds_rec_null(r, "eprocess_va");
-    ds_rec_null(r, "start_address");
-    ds_rec_null(r, "win32_start_address");
-    ds_rec_null(r, "teb");
-    ds_rec_null(r, "create_time");
-    ds_rec_null(r, "exit_time");
-    ds_rec_null(r, "state");
-    ds_rec_null(r, "wait_reason");
-    ds_rec_null(r, "trap_frame");
-    ds_rec_null(r, "rip");
-    ds_rec_null(r, "rsp");
+    ds_rec_hex(r, "eprocess_va", tc->eprocess_va);
+    ds_rec_hex(r, "start_address", tc->start_address);
+    ds_rec_hex(r, "win32_start_address", tc->win32_start_address);
+    ds_rec_hex(r, "teb", tc->teb);
+    ds_rec_time(r, "create_time", tc->create_time);
+    ds_rec_time(r, "exit_time", tc->exit_time);
+    ds_rec_u64(r, "state", tc->state);
+    ds_rec_u64(r, "wait_reason", tc->wait_reason);
+    ds_rec_hex(r, "trap_frame", tc->trap_frame);
+    rec_opt_hex(r, "rip", t->rip, DS_NO_VALUE);
+    rec_opt_hex(r, "rsp", t->rsp, DS_NO_VALUE);
     ds_rec_null(r, "score");
     rec_triage_source(r);
     ds_rec_str_array(r, "failed_checks", NULL, 0);
     ds_rec_bool(r, "tag_wiped", false);
-    thread_depth(r, c, NULL);
+    ds_thread th = {.state = tc->state, .wait_reason = tc->wait_reason,
+                    .win32_thread = tc->win32_thread, .stack_base = tc->stack_base,
+                    .stack_limit = tc->stack_limit, .kernel_stack = tc->kernel_stack,
+                    .wait_mode = tc->wait_mode, .alertable = tc->alertable,
+                    .syscall_number = tc->syscall_number,
+                    .syscall_source = tc->has_syscall ? DS_SYSCALL_KTHREAD : DS_SYSCALL_NONE};
+    thread_depth(r, c, &th);
 }
 
 

@@ -24,6 +24,9 @@ typedef struct triage_facts {
     uint64_t pid, ppid;
     char name[16];
     uint64_t thread_pid, tid;
+    ds_copy_process pc;        /* the copies' other fields (src/triage.c) */
+    ds_copy_thread tc;
+    uint64_t rip, rsp;         /* from the trap frame, DS_NO_VALUE unknown */
 } triage_facts;
 
 void obj_emit_process(ds_rec *r, ds_writer *w, const obj_ctx *c, const ds_proc *p,
