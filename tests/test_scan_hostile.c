@@ -248,6 +248,55 @@ static void test_module_list_loops(void **state)
     }
 }
 
+/* The `!process 0 2` fields on lying structures: a process handle table
+ * whose TableCode claims two levels and points back at its own page, an
+ * image-path UNICODE_STRING whose Length runs far past its buffer and is
+ * odd, a PEB pointer into unmapped user space: the scan ends, every
+ * process is still found, the counts are bounded and the strings cut,
+ * never read past. */
+static void test_depth_fields_lie(void **state)
+{
+    (void)state;
+    fixture fx;
+    make_dump(&fx, "win10_2004_22h2_x64", 51);
+    ds_dump *d = NULL;
+    ds_errbuf eb = {{0}};
+    assert_int_equal(ds_dump_open(&d, fx.path, NULL, &eb), DS_OK);
+    const ds_profile *p = fx.p;
+    unsigned patched = 0;
+    for (size_t i = 1; i < fx.np && patched < 3; i++) {
+        uint64_t table = 0, oni = 0, peb = 0;
+        if (ds_kread_ptr(d, fx.procs[i].va + p->ep_object_table, &table) != DS_OK || !table ||
+            ds_kread_ptr(d, fx.procs[i].va + p->ep_se_audit, &oni) != DS_OK || !oni ||
+            ds_kread_ptr(d, fx.procs[i].va + p->ep_peb, &peb) != DS_OK || !peb)
+            continue;
+        uint64_t table_pa = pa_of(d, table), oni_pa = pa_of(d, oni);
+        if (!table_pa || !oni_pa)
+            continue;
+        /* TableCode = its own page, level 2 */
+        poke_ptr(&fx, table_pa + 8, (table & ~0xfffull) | 2);
+        /* Length 0xffff (odd, 32 KiB), MaximumLength 2 */
+        uint16_t lm[2] = {0xffff, 2};
+        poke(&fx, oni_pa, lm, sizeof(lm));
+        /* the first one's PEB somewhere unmapped */
+        if (patched == 0)
+            poke_ptr(&fx, fx.procs[i].pa + p->ep_peb, 0x7ffe00001000ull);
+        patched++;
+    }
+    ds_dump_close(d);
+    assert_int_equal(patched, 3);
+    ds_scan_result r;
+    assert_int_equal(scan_count(&fx, &r), fx.np);
+    assert_non_null(r.details);
+    for (size_t i = 0; i < r.nprocs; i++) {
+        assert_true(r.details[i].handle_count < (1 << 20));
+        if (r.details[i].image_path)
+            assert_true(strlen(r.details[i].image_path) <= 3 * DS_DETAIL_MAX_STRING);
+    }
+    ds_scan_result_free(&r);
+    drop_dump(&fx);
+}
+
 static void test_cid_table_contains_itself(void **state)
 {
     (void)state;
@@ -421,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_cid_table_contains_itself),
         cmocka_unit_test(test_system_list_loops_without_kdbg),
         cmocka_unit_test(test_module_list_loops),
+        cmocka_unit_test(test_depth_fields_lie),
         cmocka_unit_test(test_random_damage),
         cmocka_unit_test(test_truncated_after_generation),
         cmocka_unit_test(test_profile_detected),
