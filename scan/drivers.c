@@ -154,6 +154,7 @@ static bool object_from_hit(drv_ctx *c, const ds_drv_hit *h, drv_object *o)
     if (h->pool_va == DS_NO_VALUE || !ds_pool_chunk(c->vc, h->pool_pa, &bytes, &freed) || freed)
         return false;
     uint8_t buf[OBJ_SCAN_BYTES];
+    memset(o, 0, sizeof(*o)); /* records copy whole fields: no stale bytes */
     size_t n = bytes < sizeof(buf) ? bytes : sizeof(buf);
     n = ds_obj_read(c->vc, h->pool_pa, h->pool_va, 0, buf, n);
     uint16_t want = p->is64 ? sizeof(ds_driver_object64) : sizeof(ds_driver_object32);
@@ -342,8 +343,15 @@ static void unloaded_view(drv_ctx *c)
     }
 }
 
-ds_err ds_drivers_build(const ds_vctx *vc, const ds_drv_hit *hits, size_t nhits,
-                        ds_driver_set *out)
+static int cmp_hit(const void *a, const void *b)
+{
+    const ds_drv_hit *x = a, *y = b;
+    if (x->pool_pa != y->pool_pa)
+        return x->pool_pa < y->pool_pa ? -1 : 1;
+    return (int)x->is_object - (int)y->is_object;
+}
+
+ds_err ds_drivers_build(const ds_vctx *vc, ds_drv_hit *hits, size_t nhits, ds_driver_set *out)
 {
     memset(out, 0, sizeof(*out));
     out->list_status = DS_MODLIST_ABSENT;
@@ -352,6 +360,10 @@ ds_err ds_drivers_build(const ds_vctx *vc, const ds_drv_hit *hits, size_t nhits,
     drv_ctx c = {.vc = vc, .d = vc->d, .p = vc->p, .s = out};
     if (vc->module_list)
         list_view(&c);
+    /* hits arrive in the order the workers found them: sort, so the records
+     * (and which of two hits is joined first) do not depend on the worker
+     * count */
+    qsort(hits, nhits, sizeof(*hits), cmp_hit);
     if (nhits > DS_DRV_MAX_HITS)
         nhits = DS_DRV_MAX_HITS;
     for (size_t i = 0; i < nhits && !c.nomem; i++)

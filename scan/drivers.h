@@ -92,10 +92,10 @@ typedef struct ds_driver_set {
     bool unloaded_known;                 /* MmUnloadedDrivers was readable */
 } ds_driver_set;
 
-/* Build the driver view of a dump: list, pool hits, verdicts, unloaded.
- * DS_ERR_NOMEM only. */
-ds_err ds_drivers_build(const ds_vctx *vc, const ds_drv_hit *hits, size_t nhits,
-                        ds_driver_set *out);
+/* Build the driver view of a dump: list, pool hits (sorted here by
+ * address: the result does not depend on their order), verdicts,
+ * unloaded.  DS_ERR_NOMEM only. */
+ds_err ds_drivers_build(const ds_vctx *vc, ds_drv_hit *hits, size_t nhits, ds_driver_set *out);
 void ds_driver_set_free(ds_driver_set *s);
 
 #endif

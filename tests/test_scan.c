@@ -636,6 +636,57 @@ static void test_scan_noisy_raw_seeds(void **state)
     assert_int_equal(failures, 0);
 }
 
+/* The result does not depend on how many workers found the hits, nor on
+ * which found which first: records, drivers and details are identical
+ * with 1, 2 and 3 workers, run twice each. */
+static void test_scan_deterministic(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/ds_scan_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[128], tpath[160];
+    snprintf(path, sizeof(path), "%s/d.raw", dir);
+    snprintf(tpath, sizeof(tpath), "%s.truth.ndjson", path);
+    gen_opts go = {.out_path = path, .build_key = "win10_2004_22h2_x64", .size_mib = 48,
+                   .seed = 13, .noise = true, .format = GEN_FMT_RAW};
+    gen_summary sum;
+    ds_errbuf eb = {{0}};
+    assert_int_equal(gen_run(&go, &sum, &eb), DS_OK);
+    ds_dump *d = NULL;
+    assert_int_equal(ds_dump_open(&d, path, NULL, &eb), DS_OK);
+    ds_scan_result first = {0};
+    for (unsigned run = 0; run < 6; run++) {
+        ds_scan_opts so;
+        ds_scan_opts_default(&so);
+        so.threads = 1 + run % 3;
+        so.chunk_bytes = 256u << 10; /* many chunks: many orders */
+        ds_scan_result r;
+        assert_int_equal(ds_scan(d, &so, &r, &eb), DS_OK);
+        if (run == 0) {
+            first = r;
+            continue;
+        }
+        assert_int_equal(r.nprocs, first.nprocs);
+        assert_int_equal(r.nthreads, first.nthreads);
+        assert_int_equal(r.drivers.n, first.drivers.n);
+        assert_memory_equal(r.procs, first.procs, r.nprocs * sizeof(*r.procs));
+        assert_memory_equal(r.threads, first.threads, r.nthreads * sizeof(*r.threads));
+        assert_memory_equal(r.drivers.v, first.drivers.v, r.drivers.n * sizeof(*r.drivers.v));
+        for (size_t i = 0; i < r.nprocs; i++) {
+            assert_int_equal(r.details[i].handle_count, first.details[i].handle_count);
+            assert_true(same_str(r.details[i].image_path,
+                                 first.details[i].image_path ? first.details[i].image_path
+                                                             : "null"));
+        }
+        ds_scan_result_free(&r);
+    }
+    ds_scan_result_free(&first);
+    ds_dump_close(d);
+    unlink(path);
+    unlink(tpath);
+    rmdir(dir);
+}
+
 /* A smeared list: overwrite the Flink of the process just before the
  * (unreadable) `unmapped` one with garbage.  The forward walk now stops at
  * the garbage and cannot pass the unmapped entry either, so only the
@@ -717,6 +768,7 @@ int main(void)
         cmocka_unit_test(test_scan_all_builds_and_formats),
         cmocka_unit_test(test_scan_noisy_raw_seeds),
         cmocka_unit_test(test_scan_kdbg_modes),
+        cmocka_unit_test(test_scan_deterministic),
         cmocka_unit_test(test_corrupted_list_entry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
