@@ -327,6 +327,16 @@ class Image:
         self.f.close()
 
 
+
+def filetime_iso(ft):
+    """FILETIME (100 ns since 1601) as the CLI's ISO-8601 UTC string; None for 0."""
+    import datetime
+    if not ft:
+        return None
+    secs, rem = divmod(ft - 116444736000000000, 10000000)
+    t = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=secs)
+    return t.strftime("%Y-%m-%dT%H:%M:%S") + ".%06dZ" % (rem // 10)
+
 def walk_list(img, head, link_off, limit=100000):
     """VAs of the records of a LIST_ENTRY ring from head (forward), stopping at
     the head, a repeat or an unreadable pointer."""

@@ -230,13 +230,7 @@ def selection(binary, path, t):
 BUILD_KEYS = {17763: "win10_1809_x64", 19041: "win10_2004_22h2_x64"}
 
 
-def filetime_iso(ft):
-    if not ft:
-        return None
-    secs, rem = divmod(ft - 116444736000000000, 10000000)
-    import datetime
-    t = datetime.datetime(1970, 1, 1) + datetime.timedelta(seconds=secs)
-    return t.strftime("%Y-%m-%dT%H:%M:%S") + ".%06dZ" % (rem // 10)
+filetime_iso = dumpkit.filetime_iso
 
 
 def real_triage(binary):
