@@ -17,7 +17,7 @@ static const char *const check_names[DS_CHECK_COUNT] = {
 static const char *const reason_names[DS_REASON_COUNT] = {
     "not_in_active_list", "in_cid_table", "live_threads", "tag_wiped", "exit_time_set",
     "pool_freed", "no_active_threads", "in_session_list", "special_process", "kernel_unmapped",
-    "in_system_handles", "list_damaged",
+    "in_system_handles", "list_damaged", "list_unreadable",
 };
 
 const char *ds_view_name(unsigned i)

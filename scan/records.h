@@ -61,8 +61,12 @@ enum ds_reason {
     DS_RSN_KERNEL_UNMAPPED = 1u << 9,
     DS_RSN_SYSTEM_HANDLE = 1u << 10, /* the System process holds a handle to it */
     DS_RSN_LIST_DAMAGED = 1u << 11, /* judged against a damaged active list (list_status) */
+    DS_RSN_LIST_UNREADABLE = 1u << 12, /* off the walked list, but its own links are
+                                        * intact and lead into unreadable memory:
+                                        * membership cannot be judged (truncated or
+                                        * partial dump), so not `unlinked` */
 };
-#define DS_REASON_COUNT 12
+#define DS_REASON_COUNT 13
 const char *ds_reason_name(unsigned bit_index);
 
 /* Health of the active process list (dump record `list_status`). */

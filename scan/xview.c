@@ -508,6 +508,80 @@ static void list_repair(xv *x)
     x->r->stats.list_status = status;
 }
 
+/* Unlisted processes whose membership the dump cannot decide.  A process
+ * cut out of the list (DKOM) has a neighbour that no longer points back
+ * at it, or links to itself.  One whose own links are intact on every side
+ * it can read, and that lead (directly, or through other such processes)
+ * to an entry in unreadable memory, sits on a stretch of the list the walk
+ * could not reach: a truncated or partial dump, not hiding.  Those get
+ * DS_RSN_LIST_UNREADABLE and are not called unlinked.  Work: two link
+ * reads per unlisted process, each record queued at most once. */
+static bool is_special(const ds_proc *o)
+{
+    return o->pid == 0; /* Idle: a static in ntoskrnl, never on the list */
+}
+
+enum { SIDE_INTACT, SIDE_UNREADABLE, SIDE_CUT };
+
+static int link_side(xv *x, const ds_proc *o, int dir)
+{
+    uint64_t self = o->eprocess_va + x->p->ep_links;
+    uint64_t nb = dir == 0 ? o->links_flink : o->links_blink, back;
+    if (nb == self || !kptr(x, nb))
+        return SIDE_CUT;
+    /* the neighbour's Blink (for our Flink) or Flink (for our Blink) */
+    if (!next_link(x, nb, dir == 1, &back))
+        return SIDE_UNREADABLE;
+    return back == self ? SIDE_INTACT : SIDE_CUT;
+}
+
+/* 0: some side cut (or no VA to judge by); 1: intact everywhere it can
+ * be read; 2: intact and one side unreadable. */
+static int links_state(xv *x, const ds_proc *o)
+{
+    if (o->eprocess_va == DS_NO_VALUE || is_special(o))
+        return 0;
+    int a = link_side(x, o, 0), b = link_side(x, o, 1);
+    if (a == SIDE_CUT || b == SIDE_CUT)
+        return 0;
+    return a == SIDE_UNREADABLE || b == SIDE_UNREADABLE ? 2 : 1;
+}
+
+static bool open_to_gap(const ds_proc *o)
+{
+    return o->score >= 0 && !(o->sources & DS_VIEW_LIST) && !(o->reasons & DS_RSN_LIST_UNREADABLE);
+}
+
+static void mark_list_gaps(xv *x)
+{
+    size_t n = x->r->nprocs, head = 0, tail = 0;
+    uint32_t *queue = malloc((n ? n : 1) * sizeof(*queue));
+    if (!queue) {
+        x->nomem = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ds_proc *o = &x->r->procs[i];
+        if (open_to_gap(o) && links_state(x, o) == 2) {
+            o->reasons |= DS_RSN_LIST_UNREADABLE;
+            queue[tail++] = (uint32_t)i;
+        }
+    }
+    while (head < tail) {
+        const ds_proc *o = &x->r->procs[queue[head++]];
+        for (int dir = 0; dir < 2; dir++) {
+            if (link_side(x, o, dir) != SIDE_INTACT)
+                continue;
+            long k = proc_at_links(x, dir == 0 ? o->links_flink : o->links_blink);
+            if (k < 0 || !open_to_gap(&x->r->procs[k]) || links_state(x, &x->r->procs[k]) == 0)
+                continue;
+            x->r->procs[k].reasons |= DS_RSN_LIST_UNREADABLE;
+            queue[tail++] = (uint32_t)k;
+        }
+    }
+    free(queue);
+}
+
 /* ---- threads ------------------------------------------------------------ */
 
 static void thread_lists(xv *x)
@@ -718,18 +792,13 @@ static void session_view(xv *x)
 
 /* ---- verdicts ----------------------------------------------------------- */
 
-static bool is_special(const ds_proc *o)
-{
-    return o->pid == 0; /* Idle: a static in ntoskrnl, never on the list */
-}
-
 static void verdict(ds_proc *o, bool have_list, bool list_damaged)
 {
-    uint32_t rs = o->reasons & DS_RSN_KERNEL_UNMAPPED;
+    uint32_t rs = o->reasons & (DS_RSN_KERNEL_UNMAPPED | DS_RSN_LIST_UNREADABLE);
     bool listed = (o->sources & DS_VIEW_LIST) != 0;
     if (is_special(o))
         rs |= DS_RSN_SPECIAL_PROCESS;
-    o->unlinked = have_list && !listed && !is_special(o);
+    o->unlinked = have_list && !listed && !is_special(o) && !(rs & DS_RSN_LIST_UNREADABLE);
     if (o->unlinked)
         rs |= DS_RSN_NOT_IN_ACTIVE_LIST;
     if (o->unlinked && list_damaged)
@@ -813,6 +882,7 @@ ds_err ds_xview(const ds_vctx *vc, ds_scan_result *r, int min_score)
         cid_view(&x);
         system_handles_view(&x);
         list_repair(&x);
+        mark_list_gaps(&x);
         session_view(&x); /* entered from listed processes */
     } else {
         r->stats.list_status = DS_LIST_ABSENT;

@@ -30,6 +30,7 @@
 typedef struct tp {
     uint64_t pa, va;
     bool linked;
+    bool contiguous; /* the body's pages are physically contiguous (set by tests) */
 } tp;
 
 typedef struct fixture {
@@ -326,8 +327,22 @@ static uint64_t xorshift(uint64_t *s)
     return *s;
 }
 
-/* Random damage around every object and in the kernel's top-level page
- * table: nothing may crash; undamaged objects are still found. */
+/* Random damage around every other object: nothing may crash, the scan
+ * returns DS_OK, and every process whose pool header and body the damage
+ * did not touch is still found.  Then garbage in the kernel half of the
+ * top-level page table: still no crash and a clean DS_OK. */
+typedef struct span {
+    uint64_t lo, hi;
+} span;
+
+static bool touched(const span *s, size_t n, uint64_t lo, uint64_t hi)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i].lo < hi && lo < s[i].hi)
+            return true;
+    return false;
+}
+
 static void test_random_damage(void **state)
 {
     (void)state;
@@ -335,6 +350,8 @@ static void test_random_damage(void **state)
         fixture fx;
         make_dump(&fx, round % 3 == 2 ? "win7_sp1_x86" : "win10_2004_22h2_x64", 100 + round);
         uint64_t rng = 0x9e3779b97f4a7c15ull * (round + 1);
+        static span hits[256 * 8];
+        size_t nhits = 0;
         for (size_t i = 0; i < fx.np; i += 2) {
             for (int n = 0; n < 8; n++) {
                 uint64_t at = fx.procs[i].pa - 0x40 + xorshift(&rng) % 0x800;
@@ -342,28 +359,42 @@ static void test_random_damage(void **state)
                 if (n & 1)
                     junk = (junk & 0xffffffffull) | 0xffff800000000000ull; /* kernel-looking */
                 poke(&fx, at, &junk, 8);
+                hits[nhits++] = (span){at, at + 8};
             }
         }
+        ds_scan_result r;
         ds_dump *d = NULL;
         ds_errbuf eb = {{0}};
         assert_int_equal(ds_dump_open(&d, fx.path, NULL, &eb), DS_OK);
         uint64_t dtb = d->dtb & ~0xfffull;
+        assert_int_equal(ds_scan(d, NULL, &r, &eb), DS_OK);
+        size_t untouched = 0;
+        for (size_t i = 0; i < fx.np; i++) {
+            /* pool header (up to 0x80 before) through the end of the body */
+            if (touched(hits, nhits, fx.procs[i].pa - 0x80, fx.procs[i].pa + 0xc00))
+                continue;
+            untouched++;
+            bool found = false;
+            for (size_t k = 0; k < r.nprocs && !found; k++)
+                found = r.procs[k].eprocess_pa == fx.procs[i].pa;
+            if (!found)
+                fail_msg("round %" PRIu64 ": untouched process at pa 0x%" PRIx64 " not found",
+                         round, fx.procs[i].pa);
+        }
+        assert_true(untouched >= fx.np / 3);
+        for (size_t k = 0; k < r.nprocs; k++)
+            assert_true(r.procs[k].score >= DS_SCAN_DEFAULT_MIN_SCORE);
+        ds_scan_result_free(&r);
         ds_dump_close(d);
         for (int n = 0; n < 24; n++) { /* garbage kernel PML4/PD entries */
             uint64_t junk = xorshift(&rng);
             poke(&fx, dtb + 0x800 + (xorshift(&rng) % 0x100) * 8, &junk, 8);
         }
-        ds_scan_result r;
         d = NULL;
-        if (ds_dump_open(&d, fx.path, NULL, &eb) == DS_OK) {
-            ds_err e = ds_scan(d, NULL, &r, &eb);
-            if (e == DS_OK) {
-                for (size_t k = 0; k < r.nprocs; k++)
-                    assert_true(r.procs[k].score >= DS_SCAN_DEFAULT_MIN_SCORE);
-                ds_scan_result_free(&r);
-            }
-            ds_dump_close(d);
-        }
+        assert_int_equal(ds_dump_open(&d, fx.path, NULL, &eb), DS_OK);
+        assert_int_equal(ds_scan(d, NULL, &r, &eb), DS_OK);
+        ds_scan_result_free(&r);
+        ds_dump_close(d);
         drop_dump(&fx);
     }
 }
@@ -373,21 +404,54 @@ static void test_truncated_after_generation(void **state)
     (void)state;
     fixture fx;
     make_dump(&fx, "win10_2004_22h2_x64", 23);
-    assert_int_equal(truncate(fx.path, 20ll << 20), 0);
     ds_dump *d = NULL;
     ds_errbuf eb = {{0}};
-    if (ds_dump_open(&d, fx.path, NULL, &eb) == DS_OK) {
-        ds_scan_result r;
-        /* the build may be unreadable now (its pages are gone): then the
-         * scan refuses cleanly instead of guessing */
-        ds_err e = ds_scan(d, NULL, &r, &eb);
-        assert_true(e == DS_OK || (e == DS_ERR_UNSUPPORTED && !d->profile));
-        if (e == DS_OK) {
-            assert_true(r.stats.bytes_scanned <= (20ull << 20));
-            ds_scan_result_free(&r);
-        }
-        ds_dump_close(d);
+    /* which bodies can be read without the page tables (which are cut) */
+    assert_int_equal(ds_dump_open(&d, fx.path, NULL, &eb), DS_OK);
+    for (size_t i = 0; i < fx.np; i++) {
+        tp *t = &fx.procs[i];
+        t->contiguous = true;
+        for (uint64_t off = 0; off < 0xb00; off += 0x100)
+            t->contiguous &= pa_of(d, t->va + off) == t->pa + off;
     }
+    ds_dump_close(d);
+    assert_int_equal(truncate(fx.path, 20ll << 20), 0);
+    assert_int_equal(ds_dump_open(&d, fx.path, NULL, &eb), DS_OK);
+    ds_scan_result r;
+    /* the build is unreadable now (its pages are gone): the scan refuses
+     * cleanly instead of guessing */
+    assert_int_equal(ds_scan(d, NULL, &r, &eb), DS_ERR_UNSUPPORTED);
+    assert_null(d->profile);
+    ds_dump_close(d);
+    /* with the profile named: every process wholly and contiguously below
+     * the cut is found, and the list's lost stretch hides nobody */
+    ds_dump_opts opts = {.force_profile = "win10_2004_22h2_x64"};
+    assert_int_equal(ds_dump_open(&d, fx.path, &opts, &eb), DS_OK);
+    assert_int_equal(ds_scan(d, NULL, &r, &eb), DS_OK);
+    assert_true(r.stats.bytes_scanned <= (20ull << 20));
+    size_t below = 0, gaps = 0;
+    for (size_t i = 0; i < fx.np; i++) {
+        if (fx.procs[i].pa + 0xb00 > (20ull << 20) || !fx.procs[i].contiguous)
+            continue;
+        below++;
+        bool found = false;
+        for (size_t k = 0; k < r.nprocs && !found; k++)
+            found = r.procs[k].eprocess_pa == fx.procs[i].pa;
+        if (!found)
+            fail_msg("process at pa 0x%" PRIx64 " below the cut not found", fx.procs[i].pa);
+    }
+    for (size_t k = 0; k < r.nprocs; k++) {
+        const ds_proc *o = &r.procs[k];
+        gaps += (o->reasons & DS_RSN_LIST_UNREADABLE) != 0;
+        assert_false((o->reasons & DS_RSN_LIST_UNREADABLE) && o->unlinked);
+        for (size_t i = 0; i < fx.np; i++)
+            if (fx.procs[i].pa == o->eprocess_pa && fx.procs[i].linked && o->hidden)
+                fail_msg("linked process pid %" PRIu64 " called hidden", (uint64_t)o->pid);
+    }
+    assert_true(below >= 5);
+    assert_true(gaps >= 5);
+    ds_scan_result_free(&r);
+    ds_dump_close(d);
     drop_dump(&fx);
 }
 
@@ -456,8 +520,32 @@ static void test_candidate_cap(void **state)
     assert_int_equal(ds_scan(d, NULL, &r, &eb), DS_OK);
     assert_true(r.stats.candidates_capped);
     assert_true(r.stats.candidates <= DS_SCAN_MAX_CANDIDATES);
-    for (size_t k = 0; k < r.nprocs; k++) /* the junk is never a process */
-        assert_true(r.procs[k].eprocess_pa < (8ull << 20) || r.procs[k].pid != 0x41414141);
+    /* the junk is never a process: whatever is reported inside it is a
+     * truth process (none survive there), and the processes outside it are
+     * all still found */
+    size_t outside = 0, found = 0;
+    for (size_t i = 0; i < fx.np; i++) {
+        bool in_junk = fx.procs[i].pa + 0x1000 > (8ull << 20) && fx.procs[i].pa < (32ull << 20);
+        outside += !in_junk;
+        for (size_t k = 0; k < r.nprocs && !in_junk; k++)
+            if (r.procs[k].eprocess_pa == fx.procs[i].pa) {
+                found++;
+                break;
+            }
+    }
+    for (size_t k = 0; k < r.nprocs; k++) {
+        uint64_t pa = r.procs[k].eprocess_pa;
+        if (pa < (8ull << 20) || pa >= (32ull << 20))
+            continue;
+        bool truth = false;
+        for (size_t i = 0; i < fx.np && !truth; i++)
+            truth = fx.procs[i].pa == pa;
+        if (!truth)
+            fail_msg("junk reported as a process at pa 0x%" PRIx64 " pid %" PRIu64, pa,
+                     (uint64_t)r.procs[k].pid);
+    }
+    assert_true(outside > 0);
+    assert_int_equal(found, outside);
     ds_scan_result_free(&r);
     ds_dump_close(d);
     drop_dump(&fx);
