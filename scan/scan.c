@@ -853,6 +853,7 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
         e = DS_ERR_CANCELLED;
     if (e == DS_OK && !o->no_xview)
         e = ds_xview(&vc, r, o->min_score);
+    r->stats.xview_skipped = o->no_xview;
     if (e == DS_OK)
         e = ds_details_fill(&vc, r);
     uint64_t t4 = now_ns();

@@ -79,6 +79,7 @@ typedef struct ds_scan_stats {
     bool list_complete;      /* forward walk returned to the head */
     uint32_t list_status;    /* ds_list_status */
     bool xview_bounded;      /* a cross-view walk stopped at its work bound */
+    bool xview_skipped;      /* the cross-view did not run (no_xview) */
     uint32_t cid_entries;    /* objects decoded from PspCidTable */
     /* anchors of the kernel views (VAs, 0 unknown) and their ds_source */
     uint64_t active_head, cid_table_ptr, module_list;

@@ -493,7 +493,12 @@ static void *progress_main(void *arg)
         if (!r->finished)
             print_progress(r);
     }
+    /* the last line stays: every dump accounted for, the rate of the run */
     clear_line(r);
+    print_progress(r);
+    if (r->line_visible)
+        fputc('\n', stderr);
+    r->line_visible = false;
     pthread_mutex_unlock(&r->lock);
     return NULL;
 }

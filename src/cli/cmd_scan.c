@@ -129,6 +129,12 @@ static int parse_int(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
+static int bad_value(const char *opt, const char *arg, const char *want)
+{
+    fprintf(stderr, "dumpscan scan: %s: '%s' %s\n", opt, arg, want);
+    return DS_EXIT_USAGE;
+}
+
 static int parse_scan_args(int argc, char **argv, scan_cli *o)
 {
     enum { O_ONLY = 256, O_IO, O_ODIRECT, O_MINSCORE, O_NOSTRUCT, O_NOXVIEW, O_STRUCTALL,
@@ -167,11 +173,11 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
             else if (strcmp(optarg, "unlinked") == 0)
                 o->only = ONLY_UNLINKED;
             else
-                goto bad;
+                return bad_value("--only", optarg, "is not one of hidden, unlinked");
             break;
         case O_IO:
             if (ds_io_backend_parse(optarg, &b) != DS_OK)
-                goto bad;
+                return bad_value("--io", optarg, "is not one of auto, uring, mmap, pread");
             o->so.io_backend = b;
             break;
         case O_ODIRECT:
@@ -179,7 +185,7 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
             break;
         case O_MINSCORE:
             if (parse_int(optarg, 0, 100, &v) != 0)
-                goto bad;
+                return bad_value("--min-score", optarg, "is not a number from 0 to 100");
             o->so.min_score = (int)v;
             break;
         case O_NOSTRUCT:
@@ -196,7 +202,7 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
             break;
         case O_PID:
             if (parse_int(optarg, 0, 0x7fffffff, &v) != 0)
-                goto bad;
+                return bad_value("--pid", optarg, "is not a process ID (0 to 2147483647)");
             o->pid = v;
             break;
         case O_NAME:
@@ -219,9 +225,6 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
         return DS_EXIT_USAGE;
     }
     return -1;
-bad:
-    fprintf(stderr, "dumpscan scan: invalid value '%s' for an option (see --help)\n", optarg);
-    return DS_EXIT_USAGE;
 }
 
 /* ---- one dump's facts, kept after the dump is closed --------------------- */
@@ -399,7 +402,8 @@ static void emit_dump(ds_rec *r, ds_writer *w, const char *path, const dump_job 
     ds_rec_u64(r, "hidden", j->hidden);
     ds_rec_u64(r, "list_entries", s->list_entries);
     ds_rec_bool(r, "list_complete", s->list_complete);
-    ds_rec_str(r, "list_status", j->triage ? NULL : ds_list_status_name(s->list_status));
+    ds_rec_str(r, "list_status", j->triage || s->xview_skipped ? NULL
+                                                               : ds_list_status_name(s->list_status));
     ds_rec_u64(r, "cid_entries", s->cid_entries);
     emit_anchors(r, f, j->triage ? NULL : s);
     emit_driver_counts(r, j, o);
@@ -407,6 +411,8 @@ static void emit_dump(ds_rec *r, ds_writer *w, const char *path, const dump_job 
     snprintf(notes, sizeof(notes), "%s", f->notes);
     if (s->xview_bounded)
         append_note(notes, sizeof(notes), "cross-view stopped at its work bound");
+    if (s->xview_skipped && !j->triage)
+        append_note(notes, sizeof(notes), "cross-view not run (--no-xview): nothing judged hidden");
     if (f->profile_forced && !j->triage && j->procs == 0)
         append_note(notes, sizeof(notes),
                     "the forced profile found no process object: is --profile right for this dump?");
