@@ -2,8 +2,10 @@
 # test.sh - build from nothing and run every test, twice.
 #
 # build-test: the default (debugoptimized) build; build-san: the same with
-# AddressSanitizer + UndefinedBehaviorSanitizer; build-fuzz: the libFuzzer
-# targets, each run for DUMPSCAN_FUZZ_SECONDS (default 60).  All three
+# AddressSanitizer + UndefinedBehaviorSanitizer; the mutation check
+# (scripts/mutate.py: each mutant in tests/mutations.txt must be killed);
+# build-fuzz: the libFuzzer targets, each run for DUMPSCAN_FUZZ_SECONDS
+# (default 60).  All three
 # directories are recreated each run.  Prints a summary; exits non-zero if any stage of
 # either build failed.
 set -uo pipefail
@@ -40,6 +42,10 @@ build_and_test() {
 
 build_and_test build-test
 build_and_test build-san -Db_sanitize=address,undefined -Db_lundef=false
+
+# Mutation check: every bug in tests/mutations.txt, applied alone to a
+# copy of the tree, must be caught by the suite (scripts/mutate.py).
+stage "mutation: every mutant killed" python3 scripts/mutate.py --jobs "$jobs"
 
 # libFuzzer targets (clang, ASan + UBSan) for a bounded time each, on a
 # copy of their seed corpus plus every reproducer; a finding fails the run.

@@ -291,6 +291,9 @@ static void test_full64_truncated(void **state)
     assert_int_equal(ds_phys_read(d, 7 * PG - 8, x, 16), DS_ERR_TRUNCATED);
     assert_null(ds_phys_page(d, 7));
     assert_non_null(strstr(d->notes, "RequiredDumpSpace"));
+    char want[64];
+    snprintf(want, sizeof(want), "2 of %u pages lie past end of file", (unsigned)FULL_PAGES);
+    assert_non_null(strstr(d->notes, want));
     ds_dump_close(d);
 
     /* cut right after the header: opens, nothing readable */
@@ -425,6 +428,8 @@ static void test_bitmap64_truncated(void **state)
     assert_int_equal(d->pages_expected, BMP_N);
     assert_int_equal(d->pages_missing, 3);
     assert_int_equal(d->pages_present, 4);
+    assert_non_null(strstr(d->notes, "3 of "));
+    assert_non_null(strstr(d->notes, "pages lie past end of file"));
     check_page(d, 7);
     uint8_t x;
     assert_int_equal(ds_phys_read(d, 64 * PG, &x, 1), DS_ERR_TRUNCATED);

@@ -40,6 +40,7 @@ typedef struct fixture {
     uint64_t cid_table; /* VA of the HANDLE_TABLE */
     uint64_t ldr[16];   /* loader entries of the listed drivers, in list order */
     size_t nldr;
+    uint64_t hidden_ldr; /* loader entry of the hidden driver (rootkit.sys) */
     const ds_profile *p;
 } fixture;
 
@@ -74,6 +75,8 @@ static void make_dump_kdbg(fixture *fx, const char *key, uint64_t seed, gen_kdbg
         if (strstr(line, "\"type\":\"driver\"") && strstr(line, "\"category\":\"listed\"") &&
             fx->nldr < 16)
             fx->ldr[fx->nldr++] = field_u64(line, "ldr_va");
+        if (strstr(line, "\"type\":\"driver\"") && strstr(line, "\"category\":\"hidden\""))
+            fx->hidden_ldr = field_u64(line, "ldr_va");
         if (!strstr(line, "\"type\":\"process\"") || fx->np == 256)
             continue;
         tp *t = &fx->procs[fx->np++];
@@ -172,6 +175,7 @@ static void test_list_loops(void **state)
         size_t found = scan_count(&fx, &r);
         assert_int_equal(found, fx.np);
         assert_true(r.stats.list_entries <= fx.np);
+        assert_int_equal(r.stats.list_status, DS_LIST_BROKEN); /* a loop is no way home */
         ds_scan_result_free(&r);
         drop_dump(&fx);
     }
@@ -316,6 +320,91 @@ static void test_cid_table_contains_itself(void **state)
     ds_scan_result r;
     assert_int_equal(scan_count(&fx, &r), fx.np);
     ds_scan_result_free(&r);
+    drop_dump(&fx);
+}
+
+/* The record of the process at pa, scanned with every score kept. */
+static const ds_proc *scan_all_find(const fixture *fx, ds_scan_result *r, uint64_t pa)
+{
+    ds_dump *d = NULL;
+    ds_errbuf eb = {{0}};
+    ds_scan_opts o;
+    ds_scan_opts_default(&o);
+    o.min_score = 0;
+    assert_int_equal(ds_dump_open(&d, fx->path, NULL, &eb), DS_OK);
+    assert_int_equal(ds_scan(d, &o, r, &eb), DS_OK);
+    ds_dump_close(d);
+    for (size_t k = 0; k < r->nprocs; k++)
+        if (r->procs[k].eprocess_pa == pa)
+            return &r->procs[k];
+    return NULL;
+}
+
+/* Fields that lie fail their checks: a PID that is no multiple of 4, an
+ * exit time before the create time. */
+static void test_fields_that_lie_fail_checks(void **state)
+{
+    (void)state;
+    fixture fx;
+    make_dump(&fx, "win10_2004_22h2_x64", 26);
+    const tp *a, *b;
+    pick_two(&fx, &a, &b);
+    poke_ptr(&fx, a->pa + fx.p->ep_pid, 0x1001);
+    uint64_t ct;
+    FILE *f = fopen(fx.path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, (long)(b->pa + fx.p->ep_create_time), SEEK_SET), 0);
+    assert_int_equal(fread(&ct, 8, 1, f), 1);
+    fclose(f);
+    uint64_t et = ct - 10000000; /* a second before it was created */
+    poke(&fx, b->pa + fx.p->ep_exit_time, &et, 8);
+    ds_scan_result r;
+    const ds_proc *pa = scan_all_find(&fx, &r, a->pa);
+    assert_non_null(pa);
+    assert_true(pa->failed & DS_CHK_ID);
+    assert_true(pa->score < 100);
+    const ds_proc *pb = NULL;
+    for (size_t k = 0; k < r.nprocs; k++)
+        if (r.procs[k].eprocess_pa == b->pa)
+            pb = &r.procs[k];
+    assert_non_null(pb);
+    assert_true(pb->failed & DS_CHK_TIMES);
+    assert_false(pb->failed & DS_CHK_ID);
+    ds_scan_result_free(&r);
+    drop_dump(&fx);
+}
+
+/* A loader entry whose pool chunk is free is a driver that was unloaded
+ * (stale), not one that hides, even when its image is still mapped. */
+static void test_freed_loader_entry_not_hidden(void **state)
+{
+    (void)state;
+    fixture fx;
+    make_dump(&fx, "win10_2004_22h2_x64", 27);
+    assert_true(fx.hidden_ldr != 0);
+    ds_dump *d = NULL;
+    ds_errbuf eb = {{0}};
+    assert_int_equal(ds_dump_open(&d, fx.path, NULL, &eb), DS_OK);
+    uint64_t ldr_pa = pa_of(d, fx.hidden_ldr);
+    ds_dump_close(d);
+    assert_true(ldr_pa != 0);
+    ds_scan_result r;
+    for (int freed = 0; freed < 2; freed++) {
+        if (freed) {
+            uint8_t zero = 0; /* PoolType 0: a free chunk */
+            poke(&fx, ldr_pa - fx.p->pool_header_size + 3, &zero, 1);
+        }
+        scan_count(&fx, &r);
+        const ds_driver *drv = NULL;
+        for (size_t i = 0; i < r.drivers.n; i++)
+            if (strcmp(r.drivers.v[i].name, "rootkit.sys") == 0)
+                drv = &r.drivers.v[i];
+        assert_non_null(drv);
+        assert_int_equal(drv->hidden, !freed);
+        assert_int_equal(drv->stale, freed);
+        assert_int_equal((drv->reasons & DS_DRV_RSN_POOL_FREED) != 0, freed);
+        ds_scan_result_free(&r);
+    }
     drop_dump(&fx);
 }
 
@@ -563,6 +652,8 @@ int main(void)
         cmocka_unit_test(test_truncated_after_generation),
         cmocka_unit_test(test_profile_detected),
         cmocka_unit_test(test_candidate_cap),
+        cmocka_unit_test(test_fields_that_lie_fail_checks),
+        cmocka_unit_test(test_freed_loader_entry_not_hidden),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

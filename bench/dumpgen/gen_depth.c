@@ -120,6 +120,9 @@ static ds_err user_params(gen_ctx *g, gen_proc *pr)
             uint16_t ch = (uint8_t)s[k][i];
             e = gen_vwrite(g, pr->root_pa, buf[k] + 2 * i, &ch, 2);
         }
+        uint16_t stale = '~'; /* no terminating NUL promised: see gen_write_ustr */
+        if (!e)
+            e = gen_vwrite(g, pr->root_pa, buf[k] + lm[0], &stale, 2);
     }
     return e;
 }

@@ -772,6 +772,12 @@ ds_err gen_write_ustr(gen_ctx *g, uint64_t at, uint64_t buf_va, const char *s)
         uint16_t ch = (uint8_t)s[i];
         e = gen_vwrite(g, 0, buf_va + 2 * i, &ch, 2);
     }
+    /* Windows does not promise a terminating NUL: the spare slot inside
+     * MaximumLength holds a stale character, so a reader that stops at
+     * NUL instead of at Length shows it */
+    uint16_t stale = '~';
+    if (!e)
+        e = gen_vwrite(g, 0, buf_va + len, &stale, 2);
     return e;
 }
 
