@@ -53,7 +53,7 @@ bool ds_outfmt_parse(const char *s, ds_outfmt *out)
 {
     if (!s)
         return false;
-    if (strcmp(s, "ndjson") == 0 || strcmp(s, "json") == 0)
+    if (strcmp(s, "ndjson") == 0 || strcmp(s, "jsonl") == 0 || strcmp(s, "json") == 0)
         *out = DS_OUT_NDJSON;
     else if (strcmp(s, "csv") == 0)
         *out = DS_OUT_CSV;

@@ -35,9 +35,15 @@ if command -v pkg-config >/dev/null 2>&1; then
     need_pc libxxhash libxxhash-dev
     need_pc capstone libcapstone-dev
     need_pc cmocka libcmocka-dev
+    need_pc sqlite3 libsqlite3-dev
 else
-    missing+=(liburing-dev libxxhash-dev libcapstone-dev libcmocka-dev)
+    missing+=(liburing-dev libxxhash-dev libcapstone-dev libcmocka-dev libsqlite3-dev)
 fi
+# the SQLite output test reads databases back with Python's sqlite3 module
+# (in Debian's python3) and checks the docs' import commands with sqlite3
+need_cmd sqlite3 sqlite3
+# the man page test renders docs/dumpscan.1
+need_cmd man man-db
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -339,7 +339,7 @@ def check_formats(binary, paths, top):
     rc, out, err, _ = run(binary, "analyze", "-q", "-f", "table", *paths)
     text = out.decode()
     check(rc == 0 and text.count("FAILURE_BUCKET_ID:") == len(paths) and "STACK_TEXT:" in text
-          and "Count  Bucket" in text and text.rstrip().splitlines()[-1].startswith("Summary:"),
+          and "Count  Bucket" in text and text.rstrip().splitlines()[-2].startswith("Summary:"),
           "table: a block per dump, the bucket table, the summary")
 
 

@@ -331,7 +331,9 @@ def check_misc(binary, corpus, kinds, top):
         rc, _, _ = run(binary, "scan", "-q", "-o", "/dev/full", corpus)
         check(rc == 3, f"output failure exits 3 (got {rc})")
     rc, out, _ = run(binary, "scan", "-q", "--no-timing", "-f", "table", corpus)
-    last = out.decode().rstrip("\n").split("\n")[-1]
+    tail = out.decode().rstrip("\n").split("\n")
+    last = tail[-2] if len(tail) > 1 else ""  # the summary's first line
+    check(tail[-1].lstrip().endswith("bytes scanned"), f"table summary bytes line: {tail[-1]!r}")
     good = sum(k in ("ok", "triage") for k in kinds.values())
     check(last.startswith(f"Summary: {len(kinds)} dumps ({good} ok, {len(kinds) - good} failed"),
           f"table summary line: {last!r}")

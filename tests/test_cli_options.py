@@ -89,9 +89,12 @@ def golden_outputs(binary, tmp, update):
     rc, nd, err = run([binary, "scan", *base, "golden.raw"], cwd=tmp)
     check(rc == 0, f"golden scan ndjson exit {rc}: {err}")
     golden("scan.ndjson", nd, update)
-    rc, tab, err = run([binary, "scan", *base, "-f", "table", "golden.raw"], cwd=tmp)
+    rc, compact, err = run([binary, "scan", *base, "-f", "table", "golden.raw"], cwd=tmp)
     check(rc == 0, f"golden scan table exit {rc}: {err}")
-    golden("scan.table", tab, update)
+    golden("scan.table", compact, update)
+    rc, tab, err = run([binary, "scan", *base, "-f", "table", "--wide", "golden.raw"], cwd=tmp)
+    check(rc == 0, f"golden scan table --wide exit {rc}: {err}")
+    golden("scan-wide.table", tab, update)
     rc, tab2, _ = run([binary, "scan", *base, "-f", "table", "--show-threads", "--pid", "500",
                        "golden.raw"], cwd=tmp)
     check(rc == 0, "golden scan --show-threads")
@@ -114,7 +117,7 @@ def golden_outputs(binary, tmp, update):
     golden("info.ndjson", inf, update)
     rc, inft, err = run([binary, "info", *base[:2], "-f", "table", "golden.dmp"], cwd=tmp)
     golden("info.table", inft, update)
-    return records(nd), csvs, tab
+    return records(nd), csvs, tab, compact
 
 
 # ---- 2. csv and table against ndjson ---------------------------------------
@@ -177,6 +180,30 @@ def table_against_ndjson(recs, tab):
         verdict = "HIDDEN" if p["hidden"] else "terminated+unlinked" if p["terminated"] and \
             p["unlinked"] else "terminated" if p["terminated"] else "ok"
         check(row[-1] == verdict, f"table pid {p['pid']}: verdict {row[-1]}, want {verdict}")
+
+
+def compact_against_ndjson(recs, text):
+    """The default table: 80 columns, views as letters at a fixed display
+    column whatever the name (non-ASCII names are padded by width)."""
+    procs = {(p["eprocess_va"] or p["eprocess_pa"], p["pid"]): p for p in by_type(recs, "process")}
+    letters = [("pool", "P"), ("struct", "S"), ("list", "L"), ("thread", "T"), ("cid", "C"),
+               ("session", "E"), ("handles", "H")]
+    rows = 0
+    for line in text.splitlines():
+        check(len(line) <= 80, f"compact table: line over 80 columns: {line!r}")
+        parts = line.split()
+        if len(parts) < 5 or not parts[1].isdigit() or not (parts[0].startswith("0x") or parts[0] == "-"):
+            continue
+        p = procs.get((parts[0], int(parts[1])))
+        if p is None:
+            continue  # a driver row
+        rows += 1
+        views = line[50:57]  # 18 + 1 + 6 + 1 + 6 + 1 + 16 + 1 columns before it
+        want = "".join(c if v in p["sources"] else "." for v, c in letters)
+        check(views == want, f"compact table pid {p['pid']} ({p['name']}): views {views!r}, want {want!r}")
+    check(rows == len(procs), f"compact table: {rows} process rows, ndjson {len(procs)}")
+    check(any(ord(c) > 127 for p in procs.values() for c in p["name"]),
+          "the golden dump has no non-ASCII process name to align")
 
 
 # ---- 3. options ------------------------------------------------------------
@@ -272,6 +299,62 @@ def options(binary, tmp, truth):
     check(err == "", f"-q: stderr {err[:200]!r}")
 
 
+# ---- 4. conventions of the command line --------------------------------------
+
+def conventions(binary, tmp):
+    for cmd in ("info", "scan", "analyze"):
+        rc1, h1, _ = run([binary, "help", cmd])
+        rc2, h2, _ = run([binary, cmd, "--help"])
+        check(rc1 == 0 and h1 == h2 and h1.startswith(f"usage: dumpscan {cmd}"), f"help {cmd}")
+    rc, out, err = run([binary, "scan", "--fromat", "csv", "golden.raw"], cwd=tmp)
+    check(rc == 2 and out == "" and err.splitlines() == [
+        "dumpscan scan: unknown option '--fromat'; did you mean '--format'?",
+        "Try 'dumpscan scan --help'."], f"unknown option: {err!r}")
+    rc, _, err = run([binary, "analyze", "--bogus-thing", "x"])
+    check(rc == 2 and len(err.splitlines()) == 2 and "did you mean" not in err, f"no near option: {err!r}")
+    rc, _, err = run([binary, "sacn", "x"])
+    check(rc == 2 and "did you mean 'scan'?" in err and len(err.splitlines()) == 2, f"mistyped command: {err!r}")
+    rc, _, err = run([binary, "scan", "-f", "jsn", "x"])
+    check(rc == 2 and err.strip() == "dumpscan scan: --format: 'jsn' is not one of ndjson (jsonl), csv, table",
+          f"invalid value: {err!r}")
+    rc, _, err = run([binary, "info", "--state"])
+    check(rc == 2 and "'--state' needs a value" in err, f"missing value: {err!r}")
+    rc, out, _ = run([binary, "--profile", "list"])
+    keys = [l.split()[0] for l in out.splitlines()]
+    check(rc == 0 and "win10_2004_22h2_x64" in keys and "winxp_sp3_x86" in keys and len(keys) >= 20,
+          f"--profile list: {keys}")
+    rc, out2, _ = run([binary, "scan", "--profile", "list"])
+    check(rc == 0 and out2 == out, "scan --profile list")
+    rc, out, _ = run([binary, "--version"])
+    check(rc == 0 and "commit" in out and "features:" in out and "io_uring" in out, f"--version: {out!r}")
+    rc, a, _ = run([binary, "scan", "-q", "--no-timing", "--io", "pread", "-f", "jsonl", "golden.raw"], cwd=tmp)
+    rc2, b, _ = run([binary, "scan", "-q", "--no-timing", "--io", "pread", "golden.raw"], cwd=tmp)
+    check(rc == 0 and a == b, "--format jsonl is ndjson")
+    # --include: a case folder with notes and hashes in it
+    case = os.path.join(tmp, "case")
+    os.makedirs(os.path.join(case, "sub"))
+    shutil.copy(os.path.join(tmp, "golden.dmp"), os.path.join(case, "sub", "MEMORY.DMP"))
+    for name in ("notes.txt", "hashes.md5"):
+        with open(os.path.join(case, name), "w") as f:
+            f.write("not a dump\n")
+    rc, out, _ = run([binary, "info", "-q", "--no-timing", case])
+    check(rc == 1 and sum(r["type"] == "error" for r in records(out)) == 2, "without --include: 2 errors")
+    rc, out, _ = run([binary, "info", "-q", "--no-timing", "--include", "*.dmp", "--include", "*.DMP", case])
+    recs = records(out)
+    check(rc == 0 and [r["type"] for r in recs] == ["dump", "summary"] and
+          recs[0]["dump"].endswith("MEMORY.DMP"), f"--include: {[r['type'] for r in recs]}")
+    # a dump piped in by mistake is refused with one line
+    try:
+        with open(os.path.join(tmp, "golden.dmp"), "rb") as f:
+            p = subprocess.run([binary, "scan", "-q", "-"], stdin=f, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=10)
+        err = p.stderr.decode("utf-8", "replace")
+        check(p.returncode == 2 and p.stdout == b"" and len(err.splitlines()) == 1 and
+              "not a list of paths" in err, f"binary list: {p.returncode} {err!r}")
+    except subprocess.TimeoutExpired:
+        check(False, "binary list: still running after 10 s (taken as a list of paths)")
+
+
 def main():
     if len(sys.argv) < 3:
         print(__doc__, file=sys.stderr)
@@ -285,10 +368,12 @@ def main():
             check(rc == 0, f"dumpgen {name}: {err}")
         truth = [json.loads(l) for l in open(os.path.join(tmp, "golden.raw.truth.ndjson"))]
         truth = by_type(truth, "process")
-        recs, csvs, tab = golden_outputs(binary, tmp, update)
+        recs, csvs, tab, compact = golden_outputs(binary, tmp, update)
         csv_against_ndjson(recs, csvs)
         table_against_ndjson(recs, tab)
+        compact_against_ndjson(recs, compact)
         options(binary, tmp, truth)
+        conventions(binary, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if failures:

@@ -15,6 +15,8 @@
 #include "bulk.h"
 
 #include <dirent.h>
+#include <fnmatch.h>
+#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -176,6 +178,15 @@ static bool dir_push(dir_stack *s, char *path)
     return true;
 }
 
+/* --include: a file name matching one glob (or no globs at all). */
+static bool included(const bulk_collect_opts *o, const char *name)
+{
+    for (size_t i = 0; i < o->ninclude; i++)
+        if (fnmatch(o->include[i], name, 0) == 0)
+            return true;
+    return o->ninclude == 0;
+}
+
 /* Read one directory: files become inputs, new subdirectories go on the
  * stack.  A directory that cannot be opened becomes an input itself. */
 static ds_err walk_one(bulk_inputs *out, char *dir, dir_stack *stack, id_set *seen,
@@ -195,7 +206,8 @@ static ds_err walk_one(bulk_inputs *out, char *dir, dir_stack *stack, id_set *se
         if (fstatat(dirfd(d), name, &st, 0) != 0 || excluded(o, &st))
             continue;
         if (S_ISREG(st.st_mode)) {
-            e = add_input(out, join_path(dir, name), &st, 0, eb);
+            if (included(o, name))
+                e = add_input(out, join_path(dir, name), &st, 0, eb);
         } else if (S_ISDIR(st.st_mode)) {
             ds_fileid id = {(uint64_t)st.st_dev, (uint64_t)st.st_ino};
             int fresh = id_set_insert(seen, &id);
@@ -252,6 +264,19 @@ static ds_err collect_path(bulk_inputs *out, const char *arg, const bulk_collect
     return add_input(out, strdup(arg), ok ? &st : NULL, 0, eb);
 }
 
+/* A list entry is a path: at most PATH_MAX bytes and, in a newline list,
+ * no NUL or other control byte (a tab is allowed; a NUL-separated list
+ * may hold any name Linux allows). */
+static bool list_entry_text(const char *s, size_t len, bool null_sep)
+{
+    if (len > PATH_MAX)
+        return false;
+    for (size_t i = 0; i < len && !null_sep; i++)
+        if ((unsigned char)s[i] < 0x20 && s[i] != '\t')
+            return false;
+    return true;
+}
+
 /* The "-" list: newline (a trailing CR is dropped) or NUL separated;
  * empty entries are skipped. */
 static ds_err collect_list(bulk_inputs *out, const bulk_collect_opts *o, ds_errbuf *eb)
@@ -261,6 +286,7 @@ static ds_err collect_list(bulk_inputs *out, const bulk_collect_opts *o, ds_errb
     ssize_t n;
     ds_err e = DS_OK;
     int sep = o->null_sep ? 0 : '\n';
+    size_t entry = 0;
     if (!o->list_in)
         return ds_fail(eb, DS_ERR_ARG, "no input list stream");
     while (e == DS_OK && (n = getdelim(&line, &cap, sep, o->list_in)) > 0) {
@@ -269,8 +295,15 @@ static ds_err collect_list(bulk_inputs *out, const bulk_collect_opts *o, ds_errb
             line[--len] = 0;
         if (!o->null_sep && len && line[len - 1] == '\r')
             line[--len] = 0;
-        if (len == 0 || strlen(line) != len)
-            continue; /* empty, or a NUL inside a newline-separated entry */
+        if (len == 0)
+            continue;
+        if (!list_entry_text(line, len, o->null_sep)) {
+            e = ds_fail(eb, DS_ERR_ARG, "the list on standard input is not a list of paths "
+                        "(entry %zu has control bytes or is over %d bytes: a dump piped in?)",
+                        entry + 1, PATH_MAX);
+            break;
+        }
+        entry++;
         e = collect_path(out, line, o, eb);
     }
     if (e == DS_OK && ferror(o->list_in))

@@ -66,12 +66,17 @@ typedef struct bulk_collect_opts {
     FILE *list_in;              /* where "-" reads its list (stdin) */
     bool null_sep;              /* the list is NUL separated, not newline */
     const ds_fileid_set *exclude; /* left out of directory walks (NULL: none) */
+    const char *const *include;   /* directory walks keep only file names that
+                                   * match one of these globs (none: all) */
+    size_t ninclude;
 } bulk_collect_opts;
 
 #define BULK_MAX_INPUTS ((size_t)1 << 30)
 
 /* Append the inputs named by args[0..nargs) to *out (zero it first).
- * DS_ERR_NOMEM, or DS_ERR_IO when the list stream cannot be read. */
+ * DS_ERR_NOMEM, DS_ERR_IO when the list stream cannot be read, or
+ * DS_ERR_ARG when the list is binary (a dump piped in by mistake: an entry
+ * with control bytes, or longer than PATH_MAX). */
 ds_err bulk_collect(bulk_inputs *out, char *const *args, size_t nargs,
                     const bulk_collect_opts *o, ds_errbuf *eb);
 void bulk_inputs_free(bulk_inputs *in);

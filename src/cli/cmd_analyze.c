@@ -20,6 +20,7 @@
 #include "../../scan/crash.h"
 #include "../bugcheck.h"
 #include "cli.h"
+#include "usage.h"
 #include "recfmt.h"
 #include "run.h"
 
@@ -79,6 +80,10 @@ static int parse_analyze_args(int argc, char **argv, run_opts *o, bool *no_drive
         int shared = run_parse_opt(o, "analyze", c, optarg);
         if (shared < 0)
             return DS_EXIT_USAGE;
+        if (shared == 2)
+            return DS_EXIT_OK;
+        if (c == '?' || c == ':')
+            return cli_bad_option("analyze", c, argv, longopts);
         if (shared > 0)
             continue;
         if (c == O_NODRIVERS) {
@@ -93,8 +98,7 @@ static int parse_analyze_args(int argc, char **argv, run_opts *o, bool *no_drive
         return DS_EXIT_USAGE;
     }
     if (optind >= argc) {
-        fputs("dumpscan analyze: no input file\n", stderr);
-        analyze_usage(stderr);
+        fputs("dumpscan analyze: no input file\nTry 'dumpscan analyze --help'.\n", stderr);
         return DS_EXIT_USAGE;
     }
     return -1;

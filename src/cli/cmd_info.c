@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "usage.h"
 #include "run.h"
 
 static const char *const info_types[] = {"dump", "process", "thread", "driver", "error",
@@ -64,11 +65,14 @@ static int parse_info_args(int argc, char **argv, run_opts *o)
     int c;
 
     optind = 1;
-    opterr = 1;
     while ((c = getopt_long(argc, argv, RUN_SHORTOPTS "h", longopts, NULL)) != -1) {
         int shared = run_parse_opt(o, "info", c, optarg);
         if (shared < 0)
             return DS_EXIT_USAGE;
+        if (shared == 2)
+            return DS_EXIT_OK;
+        if (c == '?' || c == ':')
+            return cli_bad_option("info", c, argv, longopts);
         if (shared > 0)
             continue;
         if (c == O_NOSORT) {
@@ -83,8 +87,7 @@ static int parse_info_args(int argc, char **argv, run_opts *o)
         return DS_EXIT_USAGE;
     }
     if (optind >= argc) {
-        fputs("dumpscan info: no input file\n", stderr);
-        info_usage(stderr);
+        fputs("dumpscan info: no input file\nTry 'dumpscan info --help'.\n", stderr);
         return DS_EXIT_USAGE;
     }
     return -1;

@@ -32,6 +32,8 @@
 #include "../../scan/scan.h"
 #include "../bugcheck.h"
 #include "cli.h"
+#include "usage.h"
+#include "../../output/textwidth.h"
 #include "../modules.h"
 #include "drvfmt.h"
 #include "objfmt.h"
@@ -48,6 +50,7 @@ typedef struct scan_cli {
     int64_t pid;               /* --pid, -1 none */
     const char *name_glob;     /* --name, NULL none */
     bool threads_view;         /* --show-threads (table) */
+    bool wide;                 /* --wide (table): view columns and Offset(P) */
 } scan_cli;
 
 /* Stream buffers of all dumps in flight stay under this (see chunk_for). */
@@ -86,6 +89,8 @@ static void scan_usage(FILE *f)
           "                       image_path; shell wildcards, case-insensitive)\n"
           "      --show-threads   with --format table: each process's threads under it,\n"
           "                       `!process 0 2` style (wait, trap frame, system call)\n"
+          "      --wide           with --format table: Offset(P) and a True/False column\n"
+          "                       per view (the default fits 80 columns)\n"
           "      --io BACKEND     auto (default: mmap when the dump is in the page\n"
           "                       cache, else io_uring with O_DIRECT), uring, mmap\n"
           "                       or pread\n"
@@ -138,7 +143,7 @@ static int bad_value(const char *opt, const char *arg, const char *want)
 static int parse_scan_args(int argc, char **argv, scan_cli *o)
 {
     enum { O_ONLY = 256, O_IO, O_ODIRECT, O_MINSCORE, O_NOSTRUCT, O_NOXVIEW, O_STRUCTALL,
-           O_NODRIVERS, O_PID, O_NAME, O_THREADS };
+           O_NODRIVERS, O_PID, O_NAME, O_THREADS, O_WIDE };
     static const struct option longopts[] = {
         RUN_LONGOPTS,
         {"only", required_argument, NULL, O_ONLY},
@@ -152,6 +157,7 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
         {"pid", required_argument, NULL, O_PID},
         {"name", required_argument, NULL, O_NAME},
         {"show-threads", no_argument, NULL, O_THREADS},
+        {"wide", no_argument, NULL, O_WIDE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -164,6 +170,10 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
         int shared = run_parse_opt(&o->ro, "scan", c, optarg);
         if (shared < 0)
             return DS_EXIT_USAGE;
+        if (shared == 2)
+            return DS_EXIT_OK;
+        if (c == '?' || c == ':')
+            return cli_bad_option("scan", c, argv, longopts);
         if (shared > 0)
             continue;
         switch (c) {
@@ -211,6 +221,9 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
         case O_THREADS:
             o->threads_view = true;
             break;
+        case O_WIDE:
+            o->wide = true;
+            break;
         case 'h':
             scan_usage(stdout);
             return DS_EXIT_OK;
@@ -220,8 +233,7 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
         }
     }
     if (optind >= argc) {
-        fputs("dumpscan scan: no input file\n", stderr);
-        scan_usage(stderr);
+        fputs("dumpscan scan: no input file\nTry 'dumpscan scan --help'.\n", stderr);
         return DS_EXIT_USAGE;
     }
     return -1;
@@ -525,31 +537,69 @@ static void table_head(ds_strbuf *sb, const char *path, const dump_facts *f)
                  kind ? kind : "", f->build, ds_arch_name(f->arch));
 }
 
-static void table_columns(ds_strbuf *sb)
+/* The view columns: records.h bit, wide header, compact letter. */
+static const struct {
+    unsigned bit;
+    const char *head;
+    char letter;
+} view_cols[] = {{0, "pool", 'P'},  {1, "struct", 'S'},  {2, "list", 'L'},   {3, "thread", 'T'},
+                 {4, "cid", 'C'},   {5, "session", 'E'}, {7, "handles", 'H'}};
+#define NVIEWS (sizeof(view_cols) / sizeof(view_cols[0]))
+
+/* Width of a wide view column: its header, and never less than "False". */
+static int view_width(size_t c)
 {
-    ds_sb_printf(sb, "%-18s %-18s %7s %7s %-16s pool struct list thread cid session handles  %s\n",
-                 "Offset(V)", "Offset(P)", "PID", "PPID", "Name", "Verdict");
+    int w = (int)strlen(view_cols[c].head);
+    return w < 5 ? 5 : w;
 }
 
-/* One row: addresses, ids, name, the six view columns, the verdict. */
-static void table_row(ds_strbuf *sb, uint64_t va_v, uint64_t pa_v, uint64_t pid, uint64_t ppid,
-                      const char *name_raw, uint32_t sources, const char *verdict)
+static void table_columns(ds_strbuf *sb, bool wide)
 {
-    /* pool struct list thread cid session handles (records.h bit numbers) */
-    static const unsigned cols[] = {0, 1, 2, 3, 4, 5, 7};
-    static const int widths[] = {4, 6, 4, 6, 3, 7, 7};
+    if (!wide) {
+        /* 80 columns: 18 + 7 + 7 + 16 + 7 + the verdict, spaces between */
+        ds_sb_printf(sb, "%-18s %6s %6s %-16s %-7s  %s\n", "Offset(V)", "PID", "PPID", "Name",
+                     "Views", "Verdict");
+        return;
+    }
+    ds_sb_printf(sb, "%-18s %-18s %7s %7s %-16s", "Offset(V)", "Offset(P)", "PID", "PPID", "Name");
+    for (size_t c = 0; c < NVIEWS; c++)
+        ds_sb_printf(sb, " %-*s", view_width(c), view_cols[c].head);
+    ds_sb_printf(sb, "  %s\n", "Verdict");
+}
+
+/* One row: addresses, ids, name, the views (one letter each, '.' when
+ * absent, or True/False columns with --wide), the verdict. */
+static void table_row(ds_strbuf *sb, bool wide, uint64_t va_v, uint64_t pa_v, uint64_t pid,
+                      uint64_t ppid, const char *name_raw, uint32_t sources, const char *verdict)
+{
     char va[24], pa[24];
     snprintf(va, sizeof(va), va_v == DS_NO_VALUE ? "-" : "0x%" PRIx64, va_v);
     snprintf(pa, sizeof(pa), pa_v == DS_NO_VALUE ? "-" : "0x%" PRIx64, pa_v);
-    ds_sb_printf(sb, "%-18s %-18s %7" PRIu64 " %7" PRIu64 " ", va, pa, pid, ppid);
+    if (wide)
+        ds_sb_printf(sb, "%-18s %-18s %7" PRIu64 " %7" PRIu64 " ", va, pa, pid, ppid);
+    else
+        ds_sb_printf(sb, "%-18s %6" PRIu64 " %6" PRIu64 " ", va_v == DS_NO_VALUE ? pa : va, pid,
+                     ppid);
     ds_strbuf name;
     ds_sb_init(&name);
-    ds_text_line(&name, name_raw, strlen(name_raw));
-    ds_sb_printf(sb, "%-16s", name.p ? name.p : "");
+    ds_text_line(&name, name_raw, strlen(name_raw)); /* no control bytes on a terminal */
+    ds_sb_pad(sb, name.p ? name.p : "", 16);
     ds_sb_free(&name);
-    for (size_t c = 0; c < sizeof(cols) / sizeof(cols[0]); c++)
-        ds_sb_printf(sb, " %-*s", widths[c], (sources & (1u << cols[c])) ? "True" : "False");
+    if (wide) {
+        for (size_t c = 0; c < NVIEWS; c++)
+            ds_sb_printf(sb, " %-*s", view_width(c),
+                         (sources & (1u << view_cols[c].bit)) ? "True" : "False");
+    } else {
+        ds_sb_addc(sb, ' ');
+        for (size_t c = 0; c < NVIEWS; c++)
+            ds_sb_addc(sb, (sources & (1u << view_cols[c].bit)) ? view_cols[c].letter : '.');
+    }
     ds_sb_printf(sb, "  %s\n", verdict);
+}
+
+static const char *plural(size_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
 }
 
 static void table_text(ds_strbuf *sb, const char *path, const dump_job *j, const scan_cli *o)
@@ -559,10 +609,10 @@ static void table_text(ds_strbuf *sb, const char *path, const dump_job *j, const
     if (j->triage) {
         ds_sb_printf(sb, "triage dump (no physical pages): crashing process and thread from "
                          "the triage block\n");
-        table_columns(sb);
+        table_columns(sb, o->wide);
         if (j->tri.has_process && o->only == ONLY_ALL)
-            table_row(sb, DS_NO_VALUE, DS_NO_VALUE, j->tri.pid, j->tri.ppid, j->tri.name, 0,
-                      "triage");
+            table_row(sb, o->wide, DS_NO_VALUE, DS_NO_VALUE, j->tri.pid, j->tri.ppid, j->tri.name,
+                      0, "triage");
         ds_sb_printf(sb, "\n");
         return;
     }
@@ -576,14 +626,17 @@ static void table_text(ds_strbuf *sb, const char *path, const dump_job *j, const
         if (keep_proc_at(o, res, i))
             rows[n++] = &res->procs[i];
     qsort(rows, n, sizeof(*rows), cmp_table_rows);
-    ds_sb_printf(sb, "%zu processes (%zu hidden), %zu threads, %" PRIu64 " bytes scanned\n",
-                 res->nprocs, count_hidden(res), res->nthreads, res->stats.bytes_scanned);
-    table_columns(sb);
+    ds_sb_printf(sb, "%zu %s (%zu hidden), %zu %s, %" PRIu64 " bytes scanned\n", res->nprocs,
+                 plural(res->nprocs, "process", "processes"), count_hidden(res), res->nthreads,
+                 plural(res->nthreads, "thread", "threads"), res->stats.bytes_scanned);
+    if (!o->wide)
+        ds_sb_printf(sb, "Views: P pool S struct L list T thread C cid E session H handles\n");
+    table_columns(sb, o->wide);
     obj_ctx oc = {path, j->id, j->facts.build, j->facts.arch == DS_ARCH_X64};
     for (size_t i = 0; i < n; i++) {
         const ds_proc *p = rows[i];
-        table_row(sb, p->eprocess_va, p->eprocess_pa, p->pid, p->ppid, p->name, p->sources,
-                  verdict_word(p));
+        table_row(sb, o->wide, p->eprocess_va, p->eprocess_pa, p->pid, p->ppid, p->name,
+                  p->sources, verdict_word(p));
         if (o->threads_view)
             for (size_t k = 0; k < res->nthreads; k++)
                 if (res->threads[k].eprocess_va == p->eprocess_va)

@@ -1,6 +1,7 @@
 /* drvfmt.c - scan's driver records and table; see drvfmt.h and
  * docs/output.md for every field. */
 #include "drvfmt.h"
+#include "../../output/textwidth.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -91,8 +92,8 @@ void drv_table(ds_strbuf *sb, const ds_driver_set *s, bool only_hidden)
         if (!only_hidden || s->v[i].hidden)
             rows[n++] = &s->v[i];
     qsort(rows, n, sizeof(*rows), cmp_rows);
-    ds_sb_printf(sb, "%zu drivers (%zu hidden), %zu unloaded\n", s->n, drv_count_hidden(s),
-                 s->nunloaded);
+    ds_sb_printf(sb, "%zu %s (%zu hidden), %zu unloaded\n", s->n, s->n == 1 ? "driver" : "drivers",
+                 drv_count_hidden(s), s->nunloaded);
     ds_sb_printf(sb, "%-18s %10s %-20s list  pool  drvobj  %s\n", "Base", "Size", "Name",
                  "Verdict");
     for (size_t i = 0; i < n; i++) {
@@ -101,16 +102,22 @@ void drv_table(ds_strbuf *sb, const ds_driver_set *s, bool only_hidden)
         ds_strbuf name;
         ds_sb_init(&name);
         ds_text_line(&name, raw, strlen(raw)); /* no control bytes on a terminal */
-        ds_sb_printf(sb, "0x%016" PRIx64 " %10" PRIu64 " %-20.20s %-5s %-5s %-7s %s\n", d->base,
-                     d->size, name.p ? name.p : "", (d->sources & DS_DRV_LIST) ? "True" : "False",
+        ds_sb_printf(sb, "0x%016" PRIx64 " %10" PRIu64 " ", d->base, d->size);
+        ds_sb_pad(sb, name.p ? name.p : "", 20);
+        ds_sb_printf(sb, " %-5s %-5s %-7s %s\n", (d->sources & DS_DRV_LIST) ? "True" : "False",
                      (d->sources & DS_DRV_POOL) ? "True" : "False",
                      (d->sources & DS_DRV_OBJECT) ? "True" : "False", drv_verdict(d));
         ds_sb_free(&name);
     }
+    free(rows);
     if (s->nunloaded && !only_hidden) {
         ds_sb_printf(sb, "Unloaded: ");
-        for (size_t i = 0; i < s->nunloaded; i++)
-            ds_sb_printf(sb, "%s%s", i ? ", " : "", s->unloaded[i].name);
+        for (size_t i = 0; i < s->nunloaded; i++) {
+            if (i)
+                ds_sb_printf(sb, ", ");
+            /* names come from the dump: no control bytes on a terminal */
+            ds_text_line(sb, s->unloaded[i].name, strlen(s->unloaded[i].name));
+        }
         ds_sb_printf(sb, "\n");
     }
 }

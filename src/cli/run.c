@@ -25,6 +25,7 @@
 #include "cli.h"
 #include "outguard.h"
 #include "sig.h"
+#include "usage.h"
 #include "state.h"
 
 void run_opts_default(run_opts *o)
@@ -53,7 +54,7 @@ int run_parse_opt(run_opts *o, const char *cmd, int c, const char *arg)
         if (ds_outfmt_parse(arg, &o->fmt))
             return 1;
         opt = "--format";
-        want = "is not one of ndjson, csv, table";
+        want = "is not one of ndjson (jsonl), csv, table";
         break;
     case 'o':
         o->output = arg;
@@ -86,6 +87,10 @@ int run_parse_opt(run_opts *o, const char *cmd, int c, const char *arg)
         o->null_sep = true;
         return 1;
     case RUN_O_PROFILE:
+        if (strcmp(arg, "list") == 0) {
+            cli_profile_list(stdout);
+            return 2;
+        }
         if (ds_profile_by_key(arg)) {
             o->profile = arg;
             return 1;
@@ -99,6 +104,14 @@ int run_parse_opt(run_opts *o, const char *cmd, int c, const char *arg)
     case RUN_O_NOTIMING:
         o->no_timing = true;
         return 1;
+    case RUN_O_INCLUDE:
+        if (o->ninclude < RUN_MAX_INCLUDE && *arg) {
+            o->include[o->ninclude++] = arg;
+            return 1;
+        }
+        opt = "--include";
+        want = *arg ? "is one too many (at most 32 patterns)" : "is an empty pattern";
+        break;
     case 'q':
         o->progress = 0;
         return 1;
@@ -354,7 +367,7 @@ static ds_err emit_summary(run_ctx *rc, size_t total, uint64_t wall_ns, bool int
         ds_sb_printf(sb, ")");
         if (cmd->summary_text)
             cmd->summary_text(cmd->ctx, sb);
-        ds_sb_printf(sb, ", %" PRIu64 " bytes scanned", rc->bytes);
+        ds_sb_printf(sb, "\n         %" PRIu64 " bytes scanned", rc->bytes); /* 80 columns */
         if (!o->no_timing && wall_ns)
             ds_sb_printf(sb, " in %.3f s (%.3f GB/s)", (double)wall_ns / 1e9,
                          (double)rc->bytes / (double)wall_ns);
@@ -417,7 +430,8 @@ static int collect_and_guard(const run_cmd *cmd, const run_opts *o, char **args,
         ds_fileid_set_free(&own);
         return DS_EXIT_INPUT;
     }
-    bulk_collect_opts co = {.list_in = stdin, .null_sep = o->null_sep, .exclude = &own};
+    bulk_collect_opts co = {.list_in = stdin, .null_sep = o->null_sep, .exclude = &own,
+                            .include = o->include, .ninclude = o->ninclude};
     ds_err e = bulk_collect(in, args, nargs, &co, &eb);
     ds_fileid_set_free(&own);
     if (e != DS_OK) {

@@ -49,6 +49,9 @@ typedef struct run_opts {
     bool no_timing;            /* --no-timing */
     int progress;              /* -1 auto (terminal), 0 off, 1 on */
     unsigned shard_k, shard_n; /* --shard K/N; 0/0 = all */
+#define RUN_MAX_INCLUDE 32
+    const char *include[RUN_MAX_INCLUDE]; /* --include GLOB (directory walks) */
+    size_t ninclude;
 } run_opts;
 
 void run_opts_default(run_opts *o);
@@ -63,6 +66,7 @@ enum {
     RUN_O_PROFILE,
     RUN_O_PROGRESS,
     RUN_O_NOTIMING,
+    RUN_O_INCLUDE,
 };
 
 /* The shared long options, for a command's getopt_long table. */
@@ -78,12 +82,14 @@ enum {
     {"profile", required_argument, NULL, RUN_O_PROFILE},          \
     {"progress", no_argument, NULL, RUN_O_PROGRESS},              \
     {"no-timing", no_argument, NULL, RUN_O_NOTIMING},             \
+    {"include", required_argument, NULL, RUN_O_INCLUDE},          \
     {"quiet", no_argument, NULL, 'q'}
-#define RUN_SHORTOPTS "f:o:j:q"
+#define RUN_SHORTOPTS ":f:o:j:q" /* leading colon: cli_bad_option prints */
 
 /* Handle getopt result c with argument arg: 1 handled, 0 not a shared
  * option, -1 invalid value (a one-line message naming the option was
- * printed to stderr, prefixed "dumpscan CMD: "). */
+ * printed to stderr, prefixed "dumpscan CMD: "), 2 done: exit 0 now
+ * (`--profile list` printed the profiles). */
 int run_parse_opt(run_opts *o, const char *cmd, int c, const char *arg);
 
 /* One input as a command sees it. */
