@@ -13,6 +13,7 @@
  * writes it as \u00XX).  Only ASCII characters need format-specific
  * treatment (escapes for JSON and side lines, NUL for CSV). */
 #include "writer.h"
+#include "sqlite.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +46,7 @@ struct ds_writer {
     bool io_failed;
     char io_msg[200];    /* first write failure, for ds_writer_close */
     const ds_fileid_set *deny; /* files never written: the run's inputs */
+    ds_sqlite *sql;      /* --format sqlite: records go here (sqlite.h) */
 };
 
 /* ---- formats ---------------------------------------------------------- */
@@ -59,6 +61,8 @@ bool ds_outfmt_parse(const char *s, ds_outfmt *out)
         *out = DS_OUT_CSV;
     else if (strcmp(s, "table") == 0)
         *out = DS_OUT_TABLE;
+    else if (strcmp(s, "sqlite") == 0)
+        *out = DS_OUT_SQLITE;
     else
         return false;
     return true;
@@ -69,6 +73,7 @@ const char *ds_outfmt_name(ds_outfmt f)
     switch (f) {
     case DS_OUT_NDJSON: return "ndjson";
     case DS_OUT_CSV: return "csv";
+    case DS_OUT_SQLITE: return "sqlite";
     case DS_OUT_TABLE: return "table";
     }
     return "?";
@@ -362,10 +367,38 @@ static FILE *open_output(const char *path, const ds_fileid_set *deny, bool *is_i
     return f;
 }
 
+ds_err ds_writer_open_sqlite(ds_writer **out, const char *path, const char *command,
+                             const char *primary_type, const ds_fileid_set *deny, ds_errbuf *eb)
+{
+    *out = NULL;
+    if (!path || strcmp(path, "-") == 0)
+        return ds_fail(eb, DS_ERR_ARG, "SQLite output needs -o FILE (results.sqlite)");
+    if (ds_writer_is_dir_target(path))
+        return ds_fail(eb, DS_ERR_ARG, "SQLite output goes to a file (results.sqlite), not a "
+                       "directory");
+    ds_err e = check_primary(DS_OUT_SQLITE, primary_type, eb);
+    if (e)
+        return e;
+    ds_writer *w = writer_new(DS_OUT_SQLITE, primary_type);
+    if (!w)
+        return ds_fail(eb, DS_ERR_NOMEM, "out of memory");
+    w->side_out = stderr;
+    w->deny = deny;
+    e = ds_sqlite_open(&w->sql, path, command, deny, eb);
+    if (e != DS_OK) {
+        ds_writer_close(w, NULL);
+        return e;
+    }
+    *out = w;
+    return DS_OK;
+}
+
 ds_err ds_writer_open(ds_writer **out, ds_outfmt fmt, const char *path,
                       const char *primary_type, const ds_fileid_set *deny, ds_errbuf *eb)
 {
     *out = NULL;
+    if (fmt == DS_OUT_SQLITE)
+        return ds_fail(eb, DS_ERR_ARG, "SQLite output is opened by ds_writer_open_sqlite");
     if (!path || strcmp(path, "-") == 0)
         return ds_writer_open_stream(out, fmt, stdout, stderr, primary_type, eb);
     ds_err e = check_primary(fmt, primary_type, eb);
@@ -431,6 +464,14 @@ ds_err ds_writer_close(ds_writer *w, ds_errbuf *eb)
     if (!w)
         return DS_OK;
     finish_stream(w, w->main_out, w->own_main, "output");
+    if (w->sql) {
+        ds_errbuf seb = {{0}};
+        if (ds_sqlite_close(w->sql, &seb) != DS_OK && !w->io_failed) {
+            snprintf(w->io_msg, sizeof(w->io_msg), "%s", seb.msg);
+            w->io_failed = true;
+        }
+        w->sql = NULL;
+    }
     for (unsigned i = 0; i < w->ntypes; i++) {
         finish_stream(w, w->types[i].file, true, w->types[i].name);
         free(w->types[i].fields);
@@ -497,6 +538,7 @@ static ds_rec_route route_of(const ds_writer *w, const char *type)
     bool is_error = strcmp(type, "error") == 0;
     switch (w->fmt) {
     case DS_OUT_NDJSON:
+    case DS_OUT_SQLITE:
         return DS_ROUTE_MAIN;
     case DS_OUT_CSV:
         if (w->dir || strcmp(type, w->primary) == 0)
@@ -553,7 +595,7 @@ void ds_rec_begin(ds_rec *r, ds_writer *w, const char *type)
     ds_sb_clear(&r->names);
     ds_sb_clear(&r->tmp);
     r->w = w;
-    r->fmt = w->fmt;
+    r->fmt = w->fmt == DS_OUT_SQLITE ? DS_OUT_NDJSON : w->fmt; /* sqlite.c reads NDJSON */
     r->nfields = 0;
     r->bad = !valid_name(type);
     snprintf(r->type, sizeof(r->type), "%s", r->bad ? "invalid" : type);
@@ -916,6 +958,16 @@ static ds_err write_main_parts(ds_writer *w, const char *type, const char *names
     ds_err e = type_slot_for(w, type, names, &t, &first);
     if (e)
         return e;
+    if (w->sql) {
+        if (!w->io_failed && ds_sqlite_put(w->sql, type, line, len) != DS_OK) {
+            ds_errbuf seb = {{0}};
+            ds_sqlite_close(w->sql, &seb); /* keeps what was committed; says why */
+            w->sql = NULL;
+            snprintf(w->io_msg, sizeof(w->io_msg), "%s", seb.msg);
+            w->io_failed = true;
+        }
+        return w->io_failed ? DS_ERR_IO : DS_OK;
+    }
     FILE *f = w->dir ? type_file(w, t) : w->main_out;
     if (!f)
         return DS_ERR_IO;
@@ -1132,6 +1184,13 @@ ds_err ds_writer_flush(ds_writer *w, bool sync)
 {
     pthread_mutex_lock(&w->lock);
     flush_stream(w, w->main_out, sync, "output");
+    if (w->sql && !w->io_failed && ds_sqlite_flush(w->sql, sync) != DS_OK) {
+        ds_errbuf seb = {{0}};
+        ds_sqlite_close(w->sql, &seb);
+        w->sql = NULL;
+        snprintf(w->io_msg, sizeof(w->io_msg), "%s", seb.msg);
+        w->io_failed = true;
+    }
     for (unsigned i = 0; i < w->ntypes; i++)
         flush_stream(w, w->types[i].file, sync, w->types[i].name);
     ds_err e = w->io_failed ? DS_ERR_IO : DS_OK;

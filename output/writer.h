@@ -68,9 +68,11 @@ typedef enum ds_outfmt {
     DS_OUT_NDJSON = 0,
     DS_OUT_CSV,
     DS_OUT_TABLE,
+    DS_OUT_SQLITE,  /* one database file: sqlite.h */
 } ds_outfmt;
 
-/* "ndjson" / "csv" / "table" -> *out; false for anything else. */
+/* "ndjson" (also "jsonl", "json") / "csv" / "table" / "sqlite" -> *out;
+ * false for anything else. */
 bool ds_outfmt_parse(const char *s, ds_outfmt *out);
 const char *ds_outfmt_name(ds_outfmt f);
 
@@ -94,6 +96,13 @@ typedef struct ds_writer ds_writer;
  * `deny` must outlive the writer. */
 ds_err ds_writer_open(ds_writer **out, ds_outfmt fmt, const char *path,
                       const char *primary_type, const ds_fileid_set *deny, ds_errbuf *eb);
+
+/* --format sqlite: one database file at path (never stdout or a
+ * directory) holding the records of `command` ("info", "scan",
+ * "analyze"); see sqlite.h for the tables and when an existing file is
+ * appended to or refused. */
+ds_err ds_writer_open_sqlite(ds_writer **out, const char *path, const char *command,
+                             const char *primary_type, const ds_fileid_set *deny, ds_errbuf *eb);
 
 /* True when path selects directory output (an existing directory, or a
  * path ending in '/'); nothing is created. */

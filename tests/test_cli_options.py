@@ -315,7 +315,7 @@ def conventions(binary, tmp):
     rc, _, err = run([binary, "sacn", "x"])
     check(rc == 2 and "did you mean 'scan'?" in err and len(err.splitlines()) == 2, f"mistyped command: {err!r}")
     rc, _, err = run([binary, "scan", "-f", "jsn", "x"])
-    check(rc == 2 and err.strip() == "dumpscan scan: --format: 'jsn' is not one of ndjson (jsonl), csv, table",
+    check(rc == 2 and err.strip() == "dumpscan scan: --format: 'jsn' is not one of ndjson (jsonl), csv, table, sqlite",
           f"invalid value: {err!r}")
     rc, _, err = run([binary, "info", "--state"])
     check(rc == 2 and "'--state' needs a value" in err, f"missing value: {err!r}")

@@ -21,6 +21,7 @@ import sys
 import tempfile
 
 failures = []
+BUILD = None
 
 PROGRAM = r"""
 #include <stdio.h>
@@ -126,7 +127,12 @@ def library(dest, binary, dumpgen, tmp):
     with open(src, "w") as f:
         f.write(PROGRAM)
     exe = os.path.join(tmp, "tiny")
-    rc, _, err = run(["cc", "-std=gnu11", "-o", exe, src, *flags.split()])
+    # a sanitized build's library needs the same runtime in the program
+    rc, opts, _ = run(["meson", "introspect", BUILD, "--buildoptions"])
+    san = next((o["value"] for o in json.loads(opts) if o["name"] == "b_sanitize"), "none") \
+        if rc == 0 else "none"
+    extra = [f"-fsanitize={san}"] if san and san != "none" else []
+    rc, _, err = run(["cc", "-std=gnu11", *extra, "-o", exe, src, *flags.split()])
     check(rc == 0, f"tiny program builds against the installed library: {err[:2000]}")
     dump = os.path.join(tmp, "d.raw")
     run([dumpgen, "-q", "-o", dump, "-s", "16", "-S", "3"])
@@ -140,7 +146,9 @@ def library(dest, binary, dumpgen, tmp):
 
 
 def main():
+    global BUILD
     build, dumpgen = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    BUILD = build
     tmp = tempfile.mkdtemp(prefix="ds_install_")
     try:
         dest = os.path.join(tmp, "dest")

@@ -26,6 +26,7 @@
 #include "outguard.h"
 #include "sig.h"
 #include "usage.h"
+#include "../../output/sqlite.h"
 #include "state.h"
 
 void run_opts_default(run_opts *o)
@@ -51,13 +52,17 @@ int run_parse_opt(run_opts *o, const char *cmd, int c, const char *arg)
     const char *opt = NULL, *want = NULL;
     switch (c) {
     case 'f':
-        if (ds_outfmt_parse(arg, &o->fmt))
+        if (ds_outfmt_parse(arg, &o->fmt)) {
+            o->fmt_set = true;
             return 1;
+        }
         opt = "--format";
-        want = "is not one of ndjson (jsonl), csv, table";
+        want = "is not one of ndjson (jsonl), csv, table, sqlite";
         break;
     case 'o':
         o->output = arg;
+        if (!o->fmt_set && ds_sqlite_path(arg)) /* -o results.sqlite */
+            o->fmt = DS_OUT_SQLITE;
         return 1;
     case 'j':
         if (parse_uint_opt(arg, 1, DS_POOL_MAX_THREADS, &o->threads) == 0)
@@ -468,7 +473,10 @@ static int open_outputs(run_ctx *rc, const ds_fileid_set *ids)
             return e == DS_ERR_ARG ? DS_EXIT_USAGE : DS_EXIT_OUTPUT;
         }
     }
-    ds_err e = ds_writer_open(&rc->w, o->fmt, o->output, rc->cmd->primary, ids, &eb);
+    ds_err e = o->fmt == DS_OUT_SQLITE
+                   ? ds_writer_open_sqlite(&rc->w, o->output, rc->cmd->name, rc->cmd->primary,
+                                           ids, &eb)
+                   : ds_writer_open(&rc->w, o->fmt, o->output, rc->cmd->primary, ids, &eb);
     if (e != DS_OK) {
         fprintf(stderr, "dumpscan %s: %s\n", rc->cmd->name, eb.msg[0] ? eb.msg : ds_strerror(e));
         bulk_state_close(rc->state, NULL);

@@ -39,6 +39,7 @@
 /* Options every command shares (parsed by run_parse_opt). */
 typedef struct run_opts {
     ds_outfmt fmt;
+    bool fmt_set;              /* -f given (else -o *.sqlite picks sqlite) */
     const char *output;        /* -o, NULL = stdout */
     const char *state_path;    /* --state */
     const char *profile;       /* --profile KEY */
