@@ -9,6 +9,7 @@
  * runs the new job inline instead of deadlocking. */
 
 #include "pool.h"
+#include "cpus.h"
 
 #include <pthread.h>
 #include <stdbool.h>
@@ -45,12 +46,8 @@ typedef struct worker_start {
 
 unsigned ds_pool_default_threads(void)
 {
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    if (n < 1)
-        return 1;
-    if (n > (long)DS_POOL_MAX_THREADS)
-        return DS_POOL_MAX_THREADS;
-    return (unsigned)n;
+    unsigned n = ds_usable_cpus(); /* affinity mask and cgroup quota, not every online CPU */
+    return n > DS_POOL_MAX_THREADS ? DS_POOL_MAX_THREADS : n;
 }
 
 /* Mark one job of g finished; wakes waiters when the group drains.

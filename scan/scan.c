@@ -78,6 +78,7 @@ typedef struct scan_ctx {
     atomic_bool capped;
     atomic_ullong tag_hits, struct_hits;
     const atomic_bool *cancel;
+    _Atomic uint64_t *progress; /* ds_scan_opts.progress_bytes */
 } scan_ctx;
 
 static uint64_t now_ns(void)
@@ -261,6 +262,8 @@ static int on_chunk(void *ctx, const uint8_t *data, size_t len, uint64_t file_of
     tag_scan_chunk(sc, data, len, pa, worker);
     if (sc->struct_scan)
         struct_scan_chunk(sc, data, len, pa, worker);
+    if (sc->progress)
+        atomic_fetch_add_explicit(sc->progress, len, memory_order_relaxed);
     return atomic_load(&sc->capped) ? 1 : 0;
 }
 
@@ -775,7 +778,7 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
         pool = own_pool;
     }
     scan_ctx sc = {.d = d, .p = d->profile, .struct_scan = !o->no_struct_scan,
-                   .cancel = o->cancel};
+                   .cancel = o->cancel, .progress = o->progress_bytes};
     sc.ptr = d->profile->ptr_size;
     sc.align = d->profile->pool_align;
     set_tags(&sc, !o->no_drivers);

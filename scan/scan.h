@@ -61,6 +61,8 @@ typedef struct ds_scan_opts {
     bool no_drivers;         /* skip the driver view (no MmLd/Driv tags) */
     const atomic_bool *cancel; /* when set, the scan stops at the next chunk
                                   or phase and returns DS_ERR_CANCELLED */
+    _Atomic uint64_t *progress_bytes; /* bytes scanned so far, added per chunk
+                                         as workers finish it (NULL: none) */
 } ds_scan_opts;
 
 typedef struct ds_scan_stats {

@@ -34,6 +34,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN = os.path.join(HERE, "golden")
 failures = []
+DUMPGEN = None
 
 
 def check(cond, what):
@@ -297,6 +298,17 @@ def options(binary, tmp, truth):
     check(without(records(out), *io_fields) == without(ref, *io_fields), "--progress changes the records")
     rc, out, err = run([binary, "scan", "-q", "golden.raw"], cwd=tmp)
     check(err == "", f"-q: stderr {err[:200]!r}")
+    # progress moves inside one large dump (bytes counted per chunk)
+    run([DUMPGEN,
+         "-q", "-o", "big.raw", "-s", "192", "-S", "4", "-n"], cwd=tmp)
+    env_run = subprocess.run([binary, "scan", "--progress", "-j", "1", "--io", "pread", "big.raw"],
+                             cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120,
+                             env=dict(os.environ, DUMPSCAN_PROGRESS_MS="5"))
+    lines = env_run.stderr.decode().splitlines()
+    inside = [l for l in lines if l.startswith("[0/1 dumps") and not l.split("] ")[1].startswith("0.0 MB")]
+    check(inside, f"no progress line inside the dump: {lines[:3]}")
+    check(lines and lines[-1].startswith("[1/1 dumps"), f"last progress line: {lines[-1:]}")
+    os.unlink(os.path.join(tmp, "big.raw"))
 
 
 # ---- 4. conventions of the command line --------------------------------------
@@ -359,7 +371,9 @@ def main():
     if len(sys.argv) < 3:
         print(__doc__, file=sys.stderr)
         return 2
+    global DUMPGEN
     binary, dumpgen = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+    DUMPGEN = dumpgen
     update = "--update" in sys.argv[3:] or os.environ.get("DUMPSCAN_UPDATE_GOLDEN") == "1"
     tmp = tempfile.mkdtemp(prefix="ds_options_")
     try:

@@ -12,10 +12,14 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
 #include "pool.h"
+#include "cpus.h"
 
 /* ---- many jobs, worker indexes ------------------------------------------ */
 
@@ -266,6 +270,68 @@ static void test_defaults_and_args(void **state)
     ds_pool_destroy(NULL);
 }
 
+/* ---- usable CPUs (io/cpus.c) ------------------------------------------ */
+
+static void put_file(const char *dir, const char *rel, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    for (char *p = path + strlen(dir) + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir(path, 0777);
+            *p = '/';
+        }
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_cpu_max_parse(void **state)
+{
+    (void)state;
+    assert_int_equal(ds_cpu_max_parse("200000 100000\n"), 2);
+    assert_int_equal(ds_cpu_max_parse("150000 100000"), 2); /* 1.5 CPUs: two workers */
+    assert_int_equal(ds_cpu_max_parse("100000 100000"), 1);
+    assert_int_equal(ds_cpu_max_parse("50000 100000"), 1);
+    assert_int_equal(ds_cpu_max_parse("max 100000"), 0);
+    assert_int_equal(ds_cpu_max_parse(""), 0);
+    assert_int_equal(ds_cpu_max_parse("garbage"), 0);
+    assert_int_equal(ds_cpu_max_parse("100 0"), 0);
+}
+
+static void test_usable_cpus_cgroups(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/ds_cgroup_XXXXXX";
+    assert_non_null(mkdtemp(root));
+    /* v2: the job's cgroup allows 4 CPUs, its parent 3: the parent wins */
+    put_file(root, "slurm/job_7/cpu.max", "400000 100000\n");
+    put_file(root, "slurm/cpu.max", "300000 100000\n");
+    assert_int_equal(ds_usable_cpus_from(16, root, "0::/slurm/job_7\n"), 3);
+    /* the affinity mask is smaller still */
+    assert_int_equal(ds_usable_cpus_from(2, root, "0::/slurm/job_7\n"), 2);
+    /* no limit in the hierarchy: the affinity count */
+    assert_int_equal(ds_usable_cpus_from(8, root, "0::/other\n"), 8);
+    /* v1: cpu,cpuacct controller with quota 250% -> 3 */
+    put_file(root, "cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "250000\n");
+    put_file(root, "cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100000\n");
+    assert_int_equal(ds_usable_cpus_from(64, root, "5:cpu,cpuacct:/docker/abc\n3:memory:/docker/abc\n"), 3);
+    /* v1 quota -1: unlimited */
+    put_file(root, "cpu,cpuacct/free/cpu.cfs_quota_us", "-1\n");
+    put_file(root, "cpu,cpuacct/free/cpu.cfs_period_us", "100000\n");
+    assert_int_equal(ds_usable_cpus_from(64, root, "5:cpu,cpuacct:/free\n"), 64);
+    /* nothing known at all: one */
+    assert_int_equal(ds_usable_cpus_from(0, root, ""), 1);
+    /* this process: at least one, never more than online */
+    unsigned n = ds_usable_cpus();
+    assert_true(n >= 1 && n <= (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -275,6 +341,8 @@ int main(void)
         cmocka_unit_test(test_nested_no_deadlock),
         cmocka_unit_test(test_destroy_drains),
         cmocka_unit_test(test_defaults_and_args),
+        cmocka_unit_test(test_cpu_max_parse),
+        cmocka_unit_test(test_usable_cpus_cgroups),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,6 +23,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -483,30 +484,56 @@ static void human_eta(char *buf, size_t cap, double s)
         snprintf(buf, cap, "%lus", t);
 }
 
-/* Print the progress line; caller holds the lock. */
+/* Bytes read of the dumps in flight (per-chunk counters of the slots). */
+static uint64_t live_bytes(const run_state *r)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; r->cfg->live && i < r->cfg->jobs; i++)
+        n += atomic_load_explicit(&r->cfg->live[i], memory_order_relaxed);
+    return n;
+}
+
+/* Columns of the terminal on stderr (0 when unknown). */
+static unsigned term_width(void)
+{
+    struct winsize ws;
+    return ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0;
+}
+
+/* Print the progress line; caller holds the lock.  Bytes count inside a
+ * dump as its chunks are scanned, and the ETA comes from bytes; on a
+ * terminal the line is cut to its width (a wrapped line could not be
+ * rewritten in place). */
 static void print_progress(run_state *r)
 {
     double el = (double)(now_ns() - r->t0) / 1e9;
     size_t total = r->cfg->in->n;
-    char done_b[32], total_b[32], eta[32];
-    human_bytes(done_b, sizeof(done_b), r->done_size);
+    uint64_t live = live_bytes(r);
+    uint64_t done_bytes = r->done_size + live;
+    if (r->total_size && done_bytes > r->total_size)
+        done_bytes = r->total_size;
+    char done_b[32], total_b[32], eta[32], line[256];
+    human_bytes(done_b, sizeof(done_b), done_bytes);
     human_bytes(total_b, sizeof(total_b), r->total_size);
     double eta_s = -1;
     if (r->done == total)
         eta_s = 0;
-    else if (el > 0 && r->total_size && r->done_size)
-        eta_s = (double)(r->total_size - r->done_size) * el / (double)r->done_size;
+    else if (el > 0 && r->total_size && done_bytes)
+        eta_s = (double)(r->total_size - done_bytes) * el / (double)done_bytes;
     else if (el > 0 && r->done)
         eta_s = (double)(total - r->done) * el / (double)r->done;
     human_eta(eta, sizeof(eta), eta_s);
-    double gbps = el > 0 ? (double)r->scanned / el / 1e9 : 0;
+    double gbps = el > 0 ? (double)(r->scanned + live) / el / 1e9 : 0;
     double rate = el > 0 ? (double)r->done / el : 0;
     bool tty = r->cfg->progress == 1;
-    fprintf(stderr,
-            "%s[%zu/%zu dumps, %.0f/s] %s of %s, %.2f GB/s scanned, %zu failed, %zu skipped, "
-            "ETA %s%s",
-            tty ? "\r\033[K" : "", r->done, total, rate, done_b, total_b, gbps, r->failed,
-            r->skipped, eta, tty ? "" : "\n");
+    int n = snprintf(line, sizeof(line),
+                     "[%zu/%zu dumps, %.0f/s] %s of %s, %.2f GB/s, %zu failed, %zu skipped, "
+                     "ETA %s",
+                     r->done, total, rate, done_b, total_b, gbps, r->failed, r->skipped, eta);
+    unsigned cols = tty ? term_width() : 0;
+    if (n > 0 && cols > 1 && (unsigned)n >= cols)
+        line[cols - 1] = 0;
+    fprintf(stderr, "%s%s%s", tty ? "\r\033[K" : "", line, tty ? "" : "\n");
     fflush(stderr);
     r->line_visible = tty;
 }
@@ -514,7 +541,8 @@ static void print_progress(run_state *r)
 static void *progress_main(void *arg)
 {
     run_state *r = arg;
-    uint64_t period = r->cfg->progress == 1 ? 200000000u : 1000000000u;
+    uint64_t period = r->cfg->progress_ms ? (uint64_t)r->cfg->progress_ms * 1000000u
+                      : r->cfg->progress == 1 ? 200000000u : 1000000000u;
     pthread_mutex_lock(&r->lock);
     while (!r->finished) {
         struct timespec ts;
@@ -556,9 +584,11 @@ static void drain_held(run_state *r)
     }
 }
 
-static void deliver(run_state *r, size_t index, const bulk_result *res)
+static void deliver(run_state *r, unsigned slot, size_t index, const bulk_result *res)
 {
     pthread_mutex_lock(&r->lock);
+    if (r->cfg->live)
+        atomic_store(&r->cfg->live[slot], 0); /* counted whole in done_size now */
     r->done++;
     r->failed += res->outcome == BULK_FAILED;
     r->skipped += res->outcome == BULK_SKIPPED;
@@ -607,7 +637,7 @@ static void *slot_main(void *arg)
         if (i >= n)
             break;
         bulk_result res = r->ops->process(r->ops->ctx, a->slot, i);
-        deliver(r, i, &res);
+        deliver(r, a->slot, i, &res);
     }
     return NULL;
 }

@@ -124,6 +124,10 @@ typedef struct bulk_cfg {
     size_t hold_max;      /* bytes of sorted results held back, at most */
     int progress;         /* 0 off, 1 terminal line, 2 plain lines */
     const atomic_bool *stop; /* when set, no further input is started (NULL: never) */
+    unsigned progress_ms;    /* progress line period; 0: 200 ms on a terminal, 1 s else */
+    _Atomic uint64_t *live;  /* jobs counters: bytes read of the dump each slot
+                              * has in flight (NULL: none); the progress line
+                              * counts them, deliver resets a slot's */
 } bulk_cfg;
 
 #define BULK_DEFAULT_HOLD_MAX ((size_t)256 << 20)

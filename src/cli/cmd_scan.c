@@ -776,6 +776,8 @@ static void scan_process(void *ctx, unsigned slot, const run_input *in, run_out 
 {
     (void)slot;
     scan_run *sr = ctx;
+    ds_scan_opts so = sr->so; /* this dump's copy: its own progress counter */
+    so.progress_bytes = in->progress;
     const scan_cli *o = sr->o;
     const char *path = in->path;
     ds_dump_opts dopts = {.file_flags = 0, .force_profile = o->ro.profile};
@@ -801,7 +803,7 @@ static void scan_process(void *ctx, unsigned slot, const run_input *in, run_out 
         j->procs = j->tri.has_process;
         j->threads = j->tri.has_thread;
     } else {
-        e = ds_scan(d, &sr->so, &j->res, &eb);
+        e = ds_scan(d, &so, &j->res, &eb);
         if (e != DS_OK) {
             ds_dump_close(d);
             scan_free_payload(sr, j);

@@ -152,6 +152,7 @@ typedef struct run_ctx {
     ds_rec rec;                /* output stage: error and summary records */
     ds_strbuf text;
     uint64_t last_flush_ns, last_sync_ns;
+    _Atomic uint64_t *live;    /* per dump slot: bytes of the dump in flight */
     bool stdout_tty;
     bool input_failed, output_failed, state_failed;
     uint64_t n_ok, n_failed, n_skipped, n_cancelled, bytes;
@@ -249,7 +250,8 @@ static bulk_result process_input(void *ctx, unsigned slot, size_t index)
         } else {
             run_input ri = {.path = in->path, .dump_id = j->has_id ? j->id : NULL,
                             .index = index, .rec = &rc->slots[slot].rec,
-                            .text = &rc->slots[slot].text};
+                            .text = &rc->slots[slot].text,
+                            .progress = rc->live ? &rc->live[slot] : NULL};
             rc->cmd->process(rc->cmd->ctx, slot, &ri, &j->out);
             if (j->out.err == DS_ERR_CANCELLED)
                 j->outcome = BULK_CANCELLED;
@@ -498,6 +500,8 @@ static void run_dumps(run_ctx *rc, const bulk_inputs *in)
     unsigned jobs = o->jobs ? o->jobs : workers;
     if (e == DS_OK && !(rc->slots = calloc(jobs, sizeof(*rc->slots))))
         e = ds_fail(&eb, DS_ERR_NOMEM, "out of memory");
+    if (e == DS_OK && !(rc->live = calloc(jobs, sizeof(*rc->live))))
+        e = ds_fail(&eb, DS_ERR_NOMEM, "out of memory");
     for (unsigned i = 0; rc->slots && i < jobs; i++) {
         ds_rec_init(&rc->slots[i].rec);
         ds_sb_init(&rc->slots[i].text);
@@ -508,7 +512,9 @@ static void run_dumps(run_ctx *rc, const bulk_inputs *in)
         bulk_ops ops = {.ctx = rc, .process = process_input, .write = write_job};
         bulk_cfg cfg = {.in = in, .jobs = jobs, .sort = o->sort,
                         .hold_max = run_env_limit("DUMPSCAN_HOLD_LIMIT", BULK_DEFAULT_HOLD_MAX),
-                        .progress = pick_progress(o), .stop = cli_stop_flag()};
+                        .progress = pick_progress(o), .stop = cli_stop_flag(),
+                        .live = rc->live,
+                        .progress_ms = (unsigned)run_env_limit("DUMPSCAN_PROGRESS_MS", 0)};
         e = bulk_run(&cfg, &ops, &eb);
     }
     if (e != DS_OK) {
@@ -522,6 +528,8 @@ static void run_dumps(run_ctx *rc, const bulk_inputs *in)
     }
     free(rc->slots);
     rc->slots = NULL;
+    free(rc->live);
+    rc->live = NULL;
 }
 
 /* Step 5.  Returns the exit status. */

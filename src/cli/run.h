@@ -100,6 +100,9 @@ typedef struct run_input {
     size_t index;              /* position in the input list */
     ds_rec *rec;               /* process(): the dump slot's record scratch */
     ds_strbuf *text;           /* process(): the dump slot's text scratch */
+    _Atomic uint64_t *progress; /* bytes of this dump read so far: a command
+                                 * that streams a dump adds to it per chunk,
+                                 * so progress moves inside a large dump */
 } run_input;
 
 /* What process() leaves for one dump. */
