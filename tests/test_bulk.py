@@ -321,6 +321,21 @@ def check_state_resume(binary, dumpgen, top):
         rc, _, err = run(binary, "scan", "-q", "--state", state, "-o", out2, d)
     check(rc == 3 and "in use" in err, f"locked state file refused with 3 ({rc}, {err!r})")
     check(os.path.getsize(out2) > 0, "refused run left the output alone")
+    # two byte-identical copies with the same mtime are two dumps: the state
+    # keys each by its resolved path too, so doing one does not skip the other
+    twins = os.path.join(top, "twins")
+    os.makedirs(twins)
+    src = os.path.join(d, sorted(os.listdir(d))[0])
+    for name in ("a.dmp", "b.dmp"):
+        shutil.copy2(src, os.path.join(twins, name))
+        os.utime(os.path.join(twins, name), ns=(1_700_000_000_000_000_000,) * 2)
+    tstate = os.path.join(top, "twins.state")
+    run(binary, "scan", "--no-timing", "-q", "--state", tstate, os.path.join(twins, "a.dmp"))
+    rc, out5, _ = run(binary, "scan", "--no-timing", "-q", "--state", tstate,
+                      os.path.join(twins, "b.dmp"))
+    s5 = summary_of(records(out5))
+    check(rc == 0 and s5.get("dumps_skipped") == 0 and s5.get("dumps_ok") == 1,
+          f"an identical copy under another path is not taken as done: {s5}")
 
 
 def check_misc(binary, corpus, kinds, top):

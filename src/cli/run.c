@@ -169,7 +169,7 @@ static uint64_t now_ns(void)
  * state key of path.  0 when read, 1 when path is not a regular file, -1
  * when it cannot be opened (the command's open then says why).
  * O_NONBLOCK: opening a FIFO must not hang the run. */
-static int read_identity(const char *path, run_job *j)
+static int read_identity(const char *path, run_job *j, bool want_path_key)
 {
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
@@ -183,9 +183,9 @@ static int read_identity(const char *path, run_job *j)
         close(fd);
         return S_ISDIR(st.st_mode) ? -1 : 1;
     }
-    uint8_t head[8192];
+    uint8_t head[8192 + sizeof(uint64_t)];
     uint64_t size = (uint64_t)st.st_size;
-    size_t want = size < sizeof(head) ? (size_t)size : sizeof(head), got = 0;
+    size_t want = size < 8192 ? (size_t)size : 8192, got = 0;
     while (got < want) {
         ssize_t n = pread(fd, head + got, want - got, (off_t)got);
         if (n < 0 && errno == EINTR)
@@ -195,24 +195,22 @@ static int read_identity(const char *path, run_job *j)
         got += (size_t)n;
     }
     close(fd);
-    XXH3_state_t *h = XXH3_createState();
-    if (!h)
-        return -1;
-    XXH3_64bits_reset(h);
-    if (got == want) /* as the first version did: head only when fully read */
-        XXH3_64bits_update(h, head, want);
-    XXH3_64bits_update(h, &size, sizeof(size));
-    uint64_t id = XXH3_64bits_digest(h);
-    XXH3_freeState(h);
+    /* XXH3 of the head (only when fully read) followed by the size: one
+     * call over both, the same value the streaming form gave */
+    size_t n = got == want ? want : 0;
+    memcpy(head + n, &size, sizeof(size));
+    uint64_t id = XXH3_64bits(head, n + sizeof(size));
     snprintf(j->id, sizeof(j->id), "%016" PRIx64, id);
     j->has_id = true;
     j->key.dump_id = id;
     j->key.size = size;
     j->key.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-    char *rp = guard_resolve(path);
-    const char *kp = rp ? rp : path;
-    j->key.path_hash = XXH3_64bits(kp, strlen(kp));
-    free(rp);
+    if (want_path_key) { /* --state only: realpath costs a syscall per component */
+        char *rp = guard_resolve(path);
+        const char *kp = rp ? rp : path;
+        j->key.path_hash = XXH3_64bits(kp, strlen(kp));
+        free(rp);
+    }
     return 0;
 }
 
@@ -242,7 +240,7 @@ static bulk_result process_input(void *ctx, unsigned slot, size_t index)
                  strerror(in->walk_errno));
         job_fail(j, DS_ERR_IO, msg);
     } else {
-        int id = read_identity(in->path, j);
+        int id = read_identity(in->path, j, rc->state != NULL);
         if (id == 1) {
             job_fail(j, DS_ERR_UNSUPPORTED, "not a regular file");
         } else if (id == 0 && rc->state && bulk_state_has(rc->state, &j->key)) {
