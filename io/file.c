@@ -7,10 +7,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+static _Atomic uint64_t next_cache_id = 1;
 
 ds_err ds_file_open(ds_file *f, const char *path, unsigned flags, ds_errbuf *eb)
 {
@@ -56,6 +59,7 @@ ds_err ds_file_open(ds_file *f, const char *path, unsigned flags, ds_errbuf *eb)
     }
     f->fd = fd;
     f->size = size;
+    f->cache_id = atomic_fetch_add(&next_cache_id, 1);
     f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     if (!(flags & DS_FILE_NO_MMAP) && size <= (uint64_t)SIZE_MAX) {
         void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
@@ -78,10 +82,66 @@ void ds_file_close(ds_file *f)
     f->size = 0;
 }
 
+/* ---- page cache for small reads of large files ---------------------------
+ * Validation and the kernel views read a few bytes at a time (pointers,
+ * headers, page-table entries), over and over in the same pool pages.
+ * Each such read of a large file would be a pread; a small direct-mapped
+ * cache of whole 4 KiB file pages per thread turns them into memcpy.
+ * Per thread (no locks), keyed by the open file's cache_id (never reused)
+ * and the page; 32 pages, 128 KiB of each thread's memory. */
+#define FCACHE_SLOTS 32
+#define FCACHE_MAX_READ 512
+
+typedef struct fcache_page {
+    uint64_t id, page;
+    uint32_t len; /* bytes valid (the last page of a file may be short) */
+    uint8_t data[4096];
+} fcache_page;
+
+static _Thread_local fcache_page fcache[FCACHE_SLOTS];
+
+/* Whole-page read at page index pg, into one slot; false on any failure. */
+static bool fcache_fill(const ds_file *f, fcache_page *c, uint64_t pg)
+{
+    uint64_t start = pg * 4096;
+    size_t want = f->size - start < 4096 ? (size_t)(f->size - start) : 4096, got = 0;
+    while (got < want) {
+        ssize_t n = pread(f->fd, c->data + got, want - got, (off_t)(start + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            c->id = 0;
+            return false;
+        }
+        got += (size_t)n;
+    }
+    c->id = f->cache_id;
+    c->page = pg;
+    c->len = (uint32_t)want;
+    return true;
+}
+
+static bool fcache_read(const ds_file *f, uint64_t off, void *buf, size_t len)
+{
+    uint64_t pg = off >> 12;
+    if (!f->cache_id || len > FCACHE_MAX_READ || ((off + len - 1) >> 12) != pg)
+        return false;
+    fcache_page *c = &fcache[(pg ^ (pg >> 5) ^ f->cache_id * 0x9e3779b97f4a7c15ull) &
+                             (FCACHE_SLOTS - 1)];
+    if ((c->id != f->cache_id || c->page != pg) && !fcache_fill(f, c, pg))
+        return false;
+    if ((off & 4095) + len > c->len)
+        return false;
+    memcpy(buf, c->data + (off & 4095), len);
+    return true;
+}
+
 ds_err ds_file_read(const ds_file *f, uint64_t off, void *buf, size_t len)
 {
     if (!ds_file_has(f, off, len))
         return DS_ERR_TRUNCATED;
+    if (len == 0)
+        return DS_OK;
     /* Large files: pread even when the file is mapped.  Copying from the
      * mapping would fault it in with the kernel's fault-around (64 KiB per
      * touch), and the scattered reads of page-table walks then pin
@@ -93,6 +153,8 @@ ds_err ds_file_read(const ds_file *f, uint64_t off, void *buf, size_t len)
         memcpy(buf, f->map + off, len);
         return DS_OK;
     }
+    if (fcache_read(f, off, buf, len))
+        return DS_OK;
     uint8_t *p = buf;
     while (len) {
         ssize_t n = pread(f->fd, p, len, (off_t)off);

@@ -22,6 +22,7 @@ typedef struct ds_file {
     uint64_t size;        /* st_size at open */
     int64_t mtime_ns;     /* st_mtim, for resumable state */
     const uint8_t *map;   /* whole-file read-only mapping, or NULL */
+    uint64_t cache_id;    /* names this open file in the per-thread page cache */
 } ds_file;
 
 /* Flags for ds_file_open. */

@@ -1256,7 +1256,8 @@ static void bootstrap_kernel(ds_dump *d, open_ctx *cx)
         ds_dump_note(d, "no address translation for architecture %s", ds_arch_name(d->arch));
         return;
     }
-    d->kvas = (ds_vas){ .mode = mode, .dtb = d->dtb, .read = ds_dump_phys_read_cb, .ctx = d };
+    d->kvas = (ds_vas){ .mode = mode, .dtb = d->dtb, .read = ds_dump_phys_read_cb, .ctx = d,
+                        .cache_id = ds_vtop_cache_id() };
     fill_from_kuser(d);
     find_kdbg(d, cx);
 }

@@ -23,6 +23,7 @@
  * VTOP_MAX_TABLES pages. */
 #include "vtop.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -186,10 +187,39 @@ static ds_err vtop_x86(const ds_vas *vas, uint64_t va, ds_xlat *out)
     return DS_OK;
 }
 
-ds_err ds_vtop(const ds_vas *vas, uint64_t va, ds_xlat *out)
+/* ---- translation cache -------------------------------------------------
+ * A page-table walk costs up to four physical reads (a pread each on a
+ * large dump), and validation walks the same few pool pages again and
+ * again: a small direct-mapped cache per thread keeps the last successful
+ * translations, keyed by the image (cache_id), the root (dtb) and the
+ * virtual page.  Per thread, so no locks; dumps are read-only, so an
+ * entry never goes stale while its cache_id lives, and ids are never
+ * reused. */
+#define TLB_SLOTS 1024
+
+typedef struct tlb_entry {
+    uint64_t id, dtb, vpn;
+    uint64_t pa_page, page_size;
+    uint8_t mode;
+    bool transition;
+} tlb_entry;
+
+static _Thread_local tlb_entry tlb[TLB_SLOTS];
+static _Atomic uint64_t next_cache_id = 1;
+
+uint64_t ds_vtop_cache_id(void)
 {
-    if (!vas || !vas->read || !out)
-        return DS_ERR_ARG;
+    return atomic_fetch_add(&next_cache_id, 1);
+}
+
+static tlb_entry *tlb_slot(const ds_vas *vas, uint64_t vpn)
+{
+    uint64_t h = vpn ^ (vpn >> 10) ^ (vas->dtb >> 12) ^ (vas->cache_id * 0x9e3779b97f4a7c15ull);
+    return &tlb[h & (TLB_SLOTS - 1)];
+}
+
+static ds_err walk_tables(const ds_vas *vas, uint64_t va, ds_xlat *out)
+{
     switch (vas->mode) {
     case DS_PAGING_X64:
         return vtop_x64(vas, va, out);
@@ -201,6 +231,29 @@ ds_err ds_vtop(const ds_vas *vas, uint64_t va, ds_xlat *out)
         break;
     }
     return DS_ERR_ARG;
+}
+
+ds_err ds_vtop(const ds_vas *vas, uint64_t va, ds_xlat *out)
+{
+    if (!vas || !vas->read || !out)
+        return DS_ERR_ARG;
+    if (!vas->cache_id)
+        return walk_tables(vas, va, out);
+    uint64_t vpn = va >> 12;
+    tlb_entry *e = tlb_slot(vas, vpn);
+    if (e->id == vas->cache_id && e->vpn == vpn && e->dtb == vas->dtb &&
+        e->mode == (uint8_t)vas->mode) {
+        out->pa = e->pa_page | (va & 0xfff);
+        out->page_size = e->page_size;
+        out->transition = e->transition;
+        return DS_OK;
+    }
+    ds_err err = walk_tables(vas, va, out);
+    if (err == DS_OK)
+        *e = (tlb_entry){.id = vas->cache_id, .dtb = vas->dtb, .vpn = vpn,
+                         .pa_page = out->pa & ~0xfffull, .page_size = out->page_size,
+                         .mode = (uint8_t)vas->mode, .transition = out->transition};
+    return err;
 }
 
 /* ------------------------------------------------------------------ */

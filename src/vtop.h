@@ -36,7 +36,14 @@ typedef struct ds_vas {
     uint64_t dtb;          /* CR3 value; low bits masked per mode */
     ds_phys_read_fn read;
     void *ctx;
+    uint64_t cache_id;     /* nonzero: successful translations are cached per
+                            * thread under (cache_id, dtb, page); give each
+                            * memory image its own id (ds_vtop_cache_id) and
+                            * never reuse it for other bytes.  0: no cache. */
 } ds_vas;
+
+/* A fresh id for ds_vas.cache_id (unique in this process). */
+uint64_t ds_vtop_cache_id(void);
 
 /* Page size of a successful translation, for callers that cache. */
 typedef struct ds_xlat {

@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <inttypes.h>
 
 #include "file.h"
 #include "stream.h"
@@ -707,9 +708,87 @@ static void test_bad_extents(void **state)
     ds_file_close(&f);
 }
 
+/* ds_file_read's per-thread page cache (small reads of files read with
+ * pread): every byte as in the file, across page boundaries and at the
+ * short last page; two open files never see each other's pages; a file
+ * cut short after open fails the reads past its new end. */
+static void test_small_read_cache(void **state)
+{
+    (void)state;
+    char pa[256], pb[256];
+    make_file(pa, sizeof(pa), FILE_SIZE);
+    make_file(pb, sizeof(pb), FILE_SIZE);
+    int fd = open(pb, O_WRONLY);
+    assert_true(fd >= 0);
+    uint8_t ee[4096];
+    memset(ee, 0xee, sizeof(ee));
+    assert_int_equal(pwrite(fd, ee, sizeof(ee), 5 * 4096), (ssize_t)sizeof(ee));
+    close(fd);
+    ds_file a, b;
+    assert_int_equal(ds_file_open(&a, pa, DS_FILE_NO_MMAP, NULL), DS_OK);
+    assert_int_equal(ds_file_open(&b, pb, DS_FILE_NO_MMAP, NULL), DS_OK);
+    uint64_t rng = 12345;
+    uint8_t buf[600];
+    for (int i = 0; i < 20000; i++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        size_t len = 1 + (size_t)((rng >> 33) % 520);
+        uint64_t off = (rng >> 11) % (FILE_SIZE - len + 1);
+        if (i % 7 == 0)
+            off = 5 * 4096 + (off % 4000); /* the page that differs */
+        const ds_file *f = i & 1 ? &b : &a;
+        assert_int_equal(ds_file_read(f, off, buf, len), DS_OK);
+        for (size_t k = 0; k < len; k++) {
+            uint64_t o = off + k;
+            uint8_t want = (f == &b && o >= 5 * 4096 && o < 6 * 4096) ? 0xee : expected_byte(o);
+            if (buf[k] != want)
+                fail_msg("read %d: file %c offset 0x%" PRIx64 ": 0x%02x, want 0x%02x", i,
+                         f == &b ? 'b' : 'a', o, buf[k], want);
+        }
+    }
+    /* more open files than cache slots, each page 5 holding its own byte:
+     * whichever files share a slot, each read sees its own file */
+    enum { NF = 40 };
+    ds_file many[NF];
+    char mp[NF][256];
+    for (int k = 0; k < NF; k++) {
+        const char *dir = getenv("TMPDIR");
+        snprintf(mp[k], sizeof(mp[k]), "%s/ds_fcache_XXXXXX", dir && *dir ? dir : "/tmp");
+        int mfd = mkstemp(mp[k]);
+        assert_true(mfd >= 0);
+        uint8_t page[4096];
+        memset(page, k + 1, sizeof(page));
+        for (int pg = 0; pg < 8; pg++)
+            assert_int_equal(pwrite(mfd, page, sizeof(page), pg * 4096), (ssize_t)sizeof(page));
+        close(mfd);
+        assert_int_equal(ds_file_open(&many[k], mp[k], DS_FILE_NO_MMAP, NULL), DS_OK);
+    }
+    for (int round = 0; round < 3; round++)
+        for (int k = 0; k < NF; k++) {
+            uint8_t v = 0;
+            assert_int_equal(ds_file_read(&many[k], 5 * 4096 + 100, &v, 1), DS_OK);
+            assert_int_equal(v, k + 1);
+        }
+    for (int k = 0; k < NF; k++) {
+        ds_file_close(&many[k]);
+        unlink(mp[k]);
+    }
+    /* the short last page, up to the end and one byte past it */
+    assert_int_equal(ds_file_read(&a, FILE_SIZE - 10, buf, 10), DS_OK);
+    assert_int_equal(buf[9], expected_byte(FILE_SIZE - 1));
+    assert_int_equal(ds_file_read(&a, FILE_SIZE - 10, buf, 11), DS_ERR_TRUNCATED);
+    /* cut short after open: a page never read before now fails */
+    assert_int_equal(truncate(pa, 1u << 20), 0);
+    assert_int_equal(ds_file_read(&a, (2u << 20) + 3 * 4096 + 8, buf, 8), DS_ERR_TRUNCATED);
+    ds_file_close(&a);
+    ds_file_close(&b);
+    unlink(pa);
+    unlink(pb);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_small_read_cache),
         cmocka_unit_test(test_uring),
         cmocka_unit_test(test_mmap),
         cmocka_unit_test(test_pread),

@@ -442,6 +442,63 @@ static void test_bad_args(void **state)
     assert_int_equal(ds_vas_foreach_mapping(&none, 0, record_cb, NULL), -1);
 }
 
+/* The per-thread translation cache (cache_id != 0) gives exactly what a
+ * walk gives, keeps images apart, and is bypassed with cache_id 0. */
+static void test_translation_cache(void **state)
+{
+    (void)state;
+    ds_vas plain, cached;
+    physmem *pm = build_x64(&plain);
+    cached = plain;
+    cached.cache_id = ds_vtop_cache_id();
+    assert_true(cached.cache_id != 0);
+    static const uint64_t vas_[] = {VA_A + 0x123, VA_A + 0x1ff8, VA_A + 0x2010, VA_A + 0x3010,
+                                    VA_A + 0x200000 + 0x12340, VA_A + 0x3fffff,
+                                    VA_A + 0x40000000 + 0x3456789, VA_USER_1G + 0x10,
+                                    VA_A + 0x6008, VA_A + 0x5008, VA_A + 0x600000};
+    for (int round = 0; round < 3; round++) /* cold, then from the cache */
+        for (size_t i = 0; i < sizeof(vas_) / sizeof(vas_[0]); i++) {
+            ds_xlat a = {0}, b = {0};
+            ds_err ea = ds_vtop(&plain, vas_[i], &a), eb = ds_vtop(&cached, vas_[i], &b);
+            assert_int_equal(ea, eb);
+            if (ea == DS_OK) {
+                assert_int_equal(a.pa, b.pa);
+                assert_int_equal(a.page_size, b.page_size);
+                assert_int_equal(a.transition, b.transition);
+            }
+        }
+    /* another image, same dtb and VA, other id: its own translation */
+    ds_vas other;
+    physmem *pm2 = build_x64(&other);
+    put64(pm2, X_PT + 0 * 8, 0x9000ull | 0x63);
+    other.cache_id = ds_vtop_cache_id();
+    ds_xlat x;
+    assert_int_equal(ds_vtop(&cached, VA_A + 0x10, &x), DS_OK);
+    assert_int_equal(x.pa, 0x5010);
+    assert_int_equal(ds_vtop(&other, VA_A + 0x10, &x), DS_OK);
+    assert_int_equal(x.pa, 0x9010);
+    assert_int_equal(ds_vtop(&cached, VA_A + 0x10, &x), DS_OK);
+    assert_int_equal(x.pa, 0x5010);
+    /* another root in the same image (a process DTB): its own entries */
+    ds_vas proc = cached;
+    proc.dtb = 0x20000;
+    put64(pm, 0x20000 + X_KIDX * 8, X_PDPT | 0x63);
+    assert_int_equal(ds_vtop(&proc, VA_A + 0x10, &x), DS_OK);
+    assert_int_equal(x.pa, 0x5010);
+    assert_int_equal(ds_vtop(&proc, VA_USER_1G + 0x10, &x), DS_ERR_NOT_PRESENT);
+    /* cache_id 0 walks every time: a changed table shows at once */
+    put64(pm, X_PT + 0 * 8, 0x9000ull | 0x63);
+    assert_int_equal(ds_vtop(&plain, VA_A + 0x10, &x), DS_OK);
+    assert_int_equal(x.pa, 0x9010);
+    /* failures are not cached: a page made present later translates */
+    assert_int_equal(ds_vtop(&cached, VA_A + 0x4010, &x), DS_ERR_NOT_PRESENT);
+    put64(pm, X_PT + 4 * 8, 0x6000ull | 0x63);
+    assert_int_equal(ds_vtop(&cached, VA_A + 0x4010, &x), DS_OK);
+    assert_int_equal(x.pa, 0x6010);
+    pm_free(pm2);
+    pm_free(pm);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_pae),
         cmocka_unit_test(test_x86),
         cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_translation_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
