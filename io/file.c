@@ -61,23 +61,37 @@ ds_err ds_file_open(ds_file *f, const char *path, unsigned flags, ds_errbuf *eb)
     f->size = size;
     f->cache_id = atomic_fetch_add(&next_cache_id, 1);
     f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-    if (!(flags & DS_FILE_NO_MMAP) && size <= (uint64_t)SIZE_MAX) {
-        void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
-        if (m != MAP_FAILED) {
-            madvise(m, (size_t)size, MADV_RANDOM);
-            f->map = m;
-        }
-    }
+    f->mappable = !(flags & DS_FILE_NO_MMAP) && size <= (uint64_t)SIZE_MAX;
     return DS_OK;
+}
+
+const uint8_t *ds_file_map(const ds_file *cf)
+{
+    ds_file *f = (ds_file *)cf; /* the mapping is a cache: logically const */
+    const uint8_t *m = atomic_load(&f->map);
+    if (m || !f->mappable || f->fd < 0)
+        return m;
+    void *p = mmap(NULL, (size_t)f->size, PROT_READ, MAP_SHARED, f->fd, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    madvise(p, (size_t)f->size, MADV_RANDOM);
+    const uint8_t *none = NULL;
+    if (!atomic_compare_exchange_strong(&f->map, &none, (const uint8_t *)p)) {
+        munmap(p, (size_t)f->size); /* another thread mapped it first */
+        return none;
+    }
+    return p;
 }
 
 void ds_file_close(ds_file *f)
 {
-    if (f->map)
-        munmap((void *)f->map, (size_t)f->size);
+    const uint8_t *m = atomic_load(&f->map);
+    if (m)
+        munmap((void *)m, (size_t)f->size);
     if (f->fd >= 0)
         close(f->fd);
-    f->map = NULL;
+    atomic_store(&f->map, NULL);
+    f->mappable = false;
     f->fd = -1;
     f->size = 0;
 }
@@ -149,8 +163,9 @@ ds_err ds_file_read(const ds_file *f, uint64_t off, void *buf, size_t len)
      * syscall and keeps peak RSS at the size of our own buffers.  Small
      * files (minidumps: thousands of tiny reads each) are copied from the
      * mapping: their whole size is a bounded RSS cost. */
-    if (f->map && f->size <= DS_FILE_SMALL) {
-        memcpy(buf, f->map + off, len);
+    const uint8_t *m = atomic_load(&((ds_file *)f)->map);
+    if (m && f->size <= DS_FILE_SMALL) { /* already mapped: no syscall */
+        memcpy(buf, m + off, len);
         return DS_OK;
     }
     if (fcache_read(f, off, buf, len))
@@ -174,7 +189,8 @@ ds_err ds_file_read(const ds_file *f, uint64_t off, void *buf, size_t len)
 
 const uint8_t *ds_file_ptr(const ds_file *f, uint64_t off, size_t len)
 {
-    if (!f->map || !ds_file_has(f, off, len))
+    if (!ds_file_has(f, off, len))
         return NULL;
-    return f->map + off;
+    const uint8_t *m = ds_file_map(f);
+    return m ? m + off : NULL;
 }

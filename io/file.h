@@ -11,6 +11,7 @@
 #ifndef DS_IO_FILE_H
 #define DS_IO_FILE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -21,7 +22,13 @@ typedef struct ds_file {
     int fd;               /* -1 when closed */
     uint64_t size;        /* st_size at open */
     int64_t mtime_ns;     /* st_mtim, for resumable state */
-    const uint8_t *map;   /* whole-file read-only mapping, or NULL */
+    /* Whole-file read-only mapping, made on first use (ds_file_map,
+     * ds_file_ptr): a triage minidump read a few KiB at a time never maps,
+     * so bulk runs over thousands of them do not pay mmap/munmap (the
+     * unmap's TLB shootdown stops every core, and both take the address
+     * space lock).  Read through ds_file_map, never directly. */
+    _Atomic(const uint8_t *) map;
+    bool mappable;        /* mapping allowed (no DS_FILE_NO_MMAP, size fits) */
     uint64_t cache_id;    /* names this open file in the per-thread page cache */
 } ds_file;
 
@@ -43,6 +50,10 @@ ds_err ds_file_read(const ds_file *f, uint64_t off, void *buf, size_t len);
 /* Pointer to len bytes at off inside the mapping, or NULL when out of
  * bounds or not mapped.  Valid until ds_file_close. */
 const uint8_t *ds_file_ptr(const ds_file *f, uint64_t off, size_t len);
+
+/* The whole-file mapping, made now if it was not (thread-safe), or NULL
+ * when the file may not or cannot be mapped. */
+const uint8_t *ds_file_map(const ds_file *f);
 
 /* True when [off, off+len) lies inside the file (overflow-safe). */
 static inline bool ds_file_has(const ds_file *f, uint64_t off, uint64_t len)

@@ -565,14 +565,15 @@ static void set_tags(scan_ctx *sc, bool drivers)
 
 static bool mostly_cached(const ds_file *f)
 {
-    if (!f->map || f->size < DS_PAGE_SIZE)
+    const uint8_t *map = ds_file_map(f);
+    if (!map || f->size < DS_PAGE_SIZE)
         return false;
     unsigned resident = 0;
     uint64_t pages = f->size / DS_PAGE_SIZE;
     for (unsigned i = 0; i < RESIDENCY_SAMPLES; i++) {
         uint64_t page = pages * i / RESIDENCY_SAMPLES;
         unsigned char vec = 0;
-        if (mincore((void *)(f->map + page * DS_PAGE_SIZE), DS_PAGE_SIZE, &vec) == 0 && (vec & 1))
+        if (mincore((void *)(map + page * DS_PAGE_SIZE), DS_PAGE_SIZE, &vec) == 0 && (vec & 1))
             resident++;
     }
     return resident * 10 >= RESIDENCY_SAMPLES * 9;

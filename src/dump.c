@@ -1494,7 +1494,7 @@ void ds_dump_close(ds_dump *d)
     ds_triage_free(d->triage);
     ds_physmap_free(&d->pm);
     free(d->owned_bitmap);
-    if (d->file.fd >= 0 || d->file.map)
+    if (d->file.fd >= 0 || atomic_load(&d->file.map))
         ds_file_close(&d->file);
     free(d->path);
     free(d);

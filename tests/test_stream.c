@@ -708,6 +708,51 @@ static void test_bad_extents(void **state)
     ds_file_close(&f);
 }
 
+/* The mapping is made on first use only, once, whoever asks first: reads
+ * alone never map (bulk runs over minidumps pay no mmap/munmap). */
+typedef struct map_race {
+    const ds_file *f;
+    const uint8_t *got;
+} map_race;
+
+static void *map_racer(void *arg)
+{
+    map_race *m = arg;
+    m->got = ds_file_ptr(m->f, 4096, 16);
+    return NULL;
+}
+
+static void test_lazy_mapping(void **state)
+{
+    (void)state;
+    ds_file f;
+    assert_int_equal(ds_file_open(&f, g_path, 0, NULL), DS_OK);
+    uint8_t b[64];
+    for (uint64_t off = 0; off < FILE_SIZE - 64; off += 65536)
+        assert_int_equal(ds_file_read(&f, off, b, sizeof(b)), DS_OK);
+    assert_null(atomic_load(&f.map)); /* reads alone never map */
+    pthread_t t[8];
+    map_race r[8];
+    for (int i = 0; i < 8; i++) {
+        r[i] = (map_race){&f, NULL};
+        assert_int_equal(pthread_create(&t[i], NULL, map_racer, &r[i]), 0);
+    }
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+    for (int i = 0; i < 8; i++) {
+        assert_non_null(r[i].got);
+        assert_ptr_equal(r[i].got, r[0].got); /* one mapping */
+        assert_int_equal(r[i].got[0], expected_byte(4096));
+    }
+    assert_ptr_equal(ds_file_map(&f), r[0].got - 4096);
+    ds_file_close(&f);
+    /* DS_FILE_NO_MMAP: never mapped */
+    assert_int_equal(ds_file_open(&f, g_path, DS_FILE_NO_MMAP, NULL), DS_OK);
+    assert_null(ds_file_ptr(&f, 0, 16));
+    assert_null(ds_file_map(&f));
+    ds_file_close(&f);
+}
+
 /* ds_file_read's per-thread page cache (small reads of files read with
  * pread): every byte as in the file, across page boundaries and at the
  * short last page; two open files never see each other's pages; a file
@@ -789,6 +834,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_read_cache),
+        cmocka_unit_test(test_lazy_mapping),
         cmocka_unit_test(test_uring),
         cmocka_unit_test(test_mmap),
         cmocka_unit_test(test_pread),
