@@ -523,6 +523,44 @@ static bool is_special(const ds_proc *o)
 
 enum { SIDE_INTACT, SIDE_UNREADABLE, SIDE_CUT };
 
+/* A physical reader that remembers whether any read failed. */
+typedef struct probe {
+    ds_phys_read_fn read;
+    void *ctx;
+    bool failed;
+} probe;
+
+static ds_err probe_read(void *ctx, uint64_t pa, void *buf, size_t len)
+{
+    probe *p = ctx;
+    ds_err e = p->read(p->ctx, pa, buf, len);
+    p->failed |= e != DS_OK;
+    return e;
+}
+
+/* Why va cannot be read: true when a page its translation or its data
+ * needs is missing from the dump file (truncated, or left out of a
+ * partial dump); false when the kernel's own page tables say va is not
+ * mapped.  A link that points at unmapped kernel memory is no link (a
+ * rootkit may aim a hidden process's links there), so only the first
+ * makes a list stretch unreadable. */
+static bool missing_from_dump(xv *x, uint64_t va)
+{
+    const ds_vas *k = &x->vc->d->kvas;
+    if (!charge(x, 5))
+        return false;
+    probe pr = {k->read, k->ctx, false};
+    ds_vas v = *k;
+    v.read = probe_read;
+    v.ctx = &pr;
+    v.cache_id = 0;
+    ds_xlat t;
+    if (ds_vtop(&v, va, &t) != DS_OK)
+        return pr.failed;
+    uint8_t b;
+    return ds_phys_read(x->vc->d, t.pa, &b, 1) != DS_OK;
+}
+
 static int link_side(xv *x, const ds_proc *o, int dir)
 {
     uint64_t self = o->eprocess_va + x->p->ep_links;
@@ -531,7 +569,7 @@ static int link_side(xv *x, const ds_proc *o, int dir)
         return SIDE_CUT;
     /* the neighbour's Blink (for our Flink) or Flink (for our Blink) */
     if (!next_link(x, nb, dir == 1, &back))
-        return SIDE_UNREADABLE;
+        return missing_from_dump(x, nb + (dir == 1 ? 0 : x->vc->ptr)) ? SIDE_UNREADABLE : SIDE_CUT;
     return back == self ? SIDE_INTACT : SIDE_CUT;
 }
 

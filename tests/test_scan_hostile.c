@@ -323,6 +323,57 @@ static void test_cid_table_contains_itself(void **state)
     drop_dump(&fx);
 }
 
+/* A DKOM-hidden process whose own Flink and Blink were aimed at unmapped
+ * kernel memory (the kernel's page tables say so; every page-table page is
+ * in the dump) is still hidden: a link into nothing is a cut, not a list
+ * stretch the dump lost. */
+static void test_links_into_unmapped_memory(void **state)
+{
+    (void)state;
+    fixture fx;
+    make_dump(&fx, "win10_2004_22h2_x64", 28);
+    ds_scan_result r;
+    ds_dump *d = NULL;
+    ds_errbuf eb = {{0}};
+    assert_int_equal(ds_dump_open(&d, fx.path, NULL, &eb), DS_OK);
+    assert_int_equal(ds_scan(d, NULL, &r, &eb), DS_OK);
+    uint64_t pa = 0, va = 0;
+    for (size_t k = 0; k < r.nprocs && !pa; k++)
+        if (r.procs[k].hidden && r.procs[k].eprocess_va != DS_NO_VALUE) {
+            pa = r.procs[k].eprocess_pa;
+            va = r.procs[k].eprocess_va;
+        }
+    ds_scan_result_free(&r);
+    assert_true(pa != 0);
+    /* a canonical kernel address the page tables do not map */
+    uint64_t hole = 0;
+    for (uint64_t cand = 0xffff900000000000ull; cand < 0xfffff00000000000ull && !hole;
+         cand += 1ull << 39) {
+        ds_xlat x;
+        if (ds_vtop(&d->kvas, cand, &x) == DS_ERR_NOT_PRESENT)
+            hole = cand + 0x1230;
+    }
+    ds_dump_close(d);
+    assert_true(hole != 0);
+    (void)va;
+    poke_ptr(&fx, pa + fx.p->ep_links, hole);
+    poke_ptr(&fx, pa + fx.p->ep_links + fx.p->ptr_size, hole + 0x40);
+    d = NULL;
+    assert_int_equal(ds_dump_open(&d, fx.path, NULL, &eb), DS_OK);
+    assert_int_equal(ds_scan(d, NULL, &r, &eb), DS_OK);
+    const ds_proc *o = NULL;
+    for (size_t k = 0; k < r.nprocs; k++)
+        if (r.procs[k].eprocess_pa == pa)
+            o = &r.procs[k];
+    assert_non_null(o);
+    assert_true(o->unlinked);
+    assert_true(o->hidden);
+    assert_false(o->reasons & DS_RSN_LIST_UNREADABLE);
+    ds_scan_result_free(&r);
+    ds_dump_close(d);
+    drop_dump(&fx);
+}
+
 /* The record of the process at pa, scanned with every score kept. */
 static const ds_proc *scan_all_find(const fixture *fx, ds_scan_result *r, uint64_t pa)
 {
@@ -654,6 +705,7 @@ int main(void)
         cmocka_unit_test(test_candidate_cap),
         cmocka_unit_test(test_fields_that_lie_fail_checks),
         cmocka_unit_test(test_freed_loader_entry_not_hidden),
+        cmocka_unit_test(test_links_into_unmapped_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
