@@ -305,6 +305,13 @@ static int cmp_extent(const void *a, const void *b)
 /* A slice of the candidate array.  Candidates are partitioned: process
  * candidates [0, nproc), thread candidates [nproc, n); candidate g has its
  * result slot procs[g] or threads[g - nproc] (score -1 = rejected). */
+/* A validated tag hit's object, so a structure hit on the same body is
+ * not validated again (validation is a pure function of body PA and VA). */
+typedef struct body_key {
+    uint64_t pa, va;
+    size_t idx;        /* global record index */
+} body_key;
+
 typedef struct vjob {
     const ds_vctx *vc;
     const ds_p2v *p2v;
@@ -313,6 +320,9 @@ typedef struct vjob {
     size_t nproc;
     ds_proc *procs;
     ds_thread *threads;
+    int pass;          /* 1: tag hits only; 2: structure hits only */
+    const body_key *keys; /* pass 2: the tag hits' bodies, sorted */
+    size_t nkeys;
 } vjob;
 
 static uint64_t cand_va(const vjob *j, const cand *c)
@@ -377,12 +387,58 @@ reject:
         j->threads[j->first + i - j->nproc].score = -1;
 }
 
+static int cmp_body_key(const void *a, const void *b)
+{
+    const body_key *x = a, *y = b;
+    if (x->pa != y->pa)
+        return x->pa < y->pa ? -1 : 1;
+    return x->va < y->va ? -1 : x->va > y->va;
+}
+
+/* A structure hit whose body a tag hit already validated: the record
+ * validation would give, made from that one (validate_one differs only in
+ * the pool fields and the pool-header check). */
+static bool reuse_tagged(const vjob *j, size_t i, bool is_proc)
+{
+    const cand *c = &j->c[i];
+    body_key k = {c->pa, cand_va(j, c), 0};
+    const body_key *hit = bsearch(&k, j->keys, j->nkeys, sizeof(k), cmp_body_key);
+    if (!hit || (hit->idx < j->nproc) != is_proc)
+        return false;
+    if (is_proc) {
+        ds_proc *o = &j->procs[j->first + i];
+        *o = j->procs[hit->idx];
+        /* (a located tag hit has a sound pool header today; should that
+         * change, the structure hit still must not inherit its failure) */
+        o->failed &= ~(uint32_t)DS_CHK_POOL_HEADER;
+        o->score = ds_score_from_failed(o->failed);
+        o->pool_pa = DS_NO_VALUE;
+        o->sources = DS_VIEW_STRUCT;
+        o->pool_free = false;
+    } else {
+        ds_thread *o = &j->threads[j->first + i - j->nproc];
+        *o = j->threads[hit->idx - j->nproc];
+        o->pool_pa = DS_NO_VALUE;
+        o->sources = DS_VIEW_STRUCT;
+        o->pool_free = false;
+    }
+    return true;
+}
+
 static void validate_job(void *arg, unsigned worker)
 {
     (void)worker;
     vjob *j = arg;
-    for (size_t i = 0; i < j->n; i++)
+    for (size_t i = 0; i < j->n; i++) {
+        uint8_t kind = j->c[i].kind;
+        bool tagged = kind == CAND_PROC_TAG || kind == CAND_THREAD_TAG;
+        if (tagged != (j->pass == 1))
+            continue;
+        bool is_proc = kind == CAND_PROC_TAG || kind == CAND_PROC_STRUCT;
+        if (j->pass == 2 && reuse_tagged(j, i, is_proc))
+            continue;
         validate_one(j, i);
+    }
 }
 
 /* ---- merging ------------------------------------------------------------ */
@@ -677,6 +733,30 @@ static ds_err resolve_vas(const ds_dump *d, const cand *c, size_t n, ds_p2v *m)
     return ds_p2v_resolve(m, d, pfns, n);
 }
 
+/* The bodies of the validated tag hits, sorted for pass 2. */
+static body_key *tagged_bodies(const cand *c, size_t n, size_t nproc, const ds_proc *procs,
+                               const ds_thread *threads, size_t *nkeys)
+{
+    body_key *k = malloc((n ? n : 1) * sizeof(*k));
+    size_t m = 0;
+    for (size_t i = 0; k && i < n; i++) {
+        if (c[i].kind != CAND_PROC_TAG && c[i].kind != CAND_THREAD_TAG)
+            continue;
+        if (i < nproc && procs[i].score >= 0)
+            k[m++] = (body_key){procs[i].eprocess_pa, procs[i].eprocess_va, i};
+        else if (i >= nproc && threads[i - nproc].score >= 0)
+            k[m++] = (body_key){threads[i - nproc].ethread_pa, threads[i - nproc].ethread_va, i};
+    }
+    if (k)
+        qsort(k, m, sizeof(*k), cmp_body_key);
+    *nkeys = m;
+    return k;
+}
+
+/* Validate every candidate on the pool: tag hits first, then structure
+ * hits, each reusing a tag hit's record when it names the same body (most
+ * objects are found both ways, and their validation is the costly part of
+ * the work after the stream). */
 static ds_err validate_phase(const ds_vctx *vc, const ds_p2v *m, const cand *c, size_t n,
                              size_t nproc, ds_pool *pool, ds_proc *procs, ds_thread *threads)
 {
@@ -688,15 +768,24 @@ static ds_err validate_phase(const ds_vctx *vc, const ds_p2v *m, const cand *c, 
     vjob *jobs = calloc(njobs ? njobs : 1, sizeof(*jobs));
     if (!jobs)
         return DS_ERR_NOMEM;
-    ds_pool_group g;
-    ds_pool_group_init(&g, pool);
-    for (size_t j = 0; j < njobs; j++) {
-        size_t lo = j * per, hi = lo + per < n ? lo + per : n;
-        jobs[j] = (vjob){vc, m, c + lo, lo, hi - lo, nproc, procs, threads};
-        if (ds_pool_submit(&g, validate_job, &jobs[j]) != DS_OK)
-            validate_job(&jobs[j], 0);
+    body_key *keys = NULL;
+    size_t nkeys = 0;
+    for (int pass = 1; pass <= 2; pass++) {
+        if (pass == 2 && !(keys = tagged_bodies(c, n, nproc, procs, threads, &nkeys))) {
+            free(jobs);
+            return DS_ERR_NOMEM;
+        }
+        ds_pool_group g;
+        ds_pool_group_init(&g, pool);
+        for (size_t j = 0; j < njobs; j++) {
+            size_t lo = j * per, hi = lo + per < n ? lo + per : n;
+            jobs[j] = (vjob){vc, m, c + lo, lo, hi - lo, nproc, procs, threads, pass, keys, nkeys};
+            if (ds_pool_submit(&g, validate_job, &jobs[j]) != DS_OK)
+                validate_job(&jobs[j], 0);
+        }
+        ds_pool_wait(&g);
     }
-    ds_pool_wait(&g);
+    free(keys);
     free(jobs);
     return DS_OK;
 }
