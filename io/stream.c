@@ -121,6 +121,15 @@ static void chunk_job(void *arg, unsigned worker)
 {
     stream_slot *s = arg;
     stream_run *r = s->run;
+    if (!stream_stopped(r) && r->before_consume) {
+        int code = r->before_consume(r, s);
+        if (code) {
+            int none = 0;
+            if (atomic_compare_exchange_strong(&r->job_code, &none, code))
+                atomic_store(&r->job_off, s->file_off);
+            stream_set_stop(r);
+        }
+    }
     if (!stream_stopped(r)) {
         uint64_t t0 = stream_now_ns();
         int rc = r->cb(r->ctx, s->data, s->len, s->file_off, s->tag, worker);

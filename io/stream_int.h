@@ -64,6 +64,16 @@ struct stream_run {
     /* Optional hook run by the job after the consumer, before the slot is
      * freed (mmap drops the chunk's page-table entries here). */
     void (*after_consume)(stream_run *r, stream_slot *s);
+    /* Optional hook run by the job before the consumer: the pread backend
+     * reads the chunk here, on the worker that will scan it, so no one
+     * thread copies every byte.  A nonzero code stops the run; the first
+     * is kept (job_code, job_off) for the backend to report after the
+     * pool drained.  Codes: an errno, or -1 for end of file. */
+    int (*before_consume)(stream_run *r, stream_slot *s);
+    _Atomic int job_code;
+    _Atomic uint64_t job_off;
+    _Atomic uint64_t job_read_ns;  /* time the jobs spent reading */
+    atomic_bool direct_broken;     /* a job's O_DIRECT read said EINVAL */
     void *backend_state;
 
     ds_stream_stats *st;

@@ -48,9 +48,9 @@ def parse(path):
                 cur["why"] = line[4:].strip()
             elif line.startswith("tests:"):
                 cur["tests"] = line[6:].split()
-            elif line.startswith("- "):
+            elif line.startswith("- ") or line == "-":  # "-" alone: an empty line
                 cur["old"].append(line[2:])
-            elif line.startswith("+ "):
+            elif line.startswith("+ ") or line == "+":
                 cur["new"].append(line[2:])
             elif line.strip():
                 raise SystemExit(f"mutations.txt: cannot read line: {line!r}")
