@@ -51,6 +51,8 @@ static void queue_read(stream_run *r, uring_state *u, stream_slot *s)
         io_uring_prep_read_fixed(sqe, fd, dst, (unsigned)want, off, (int)s->index);
     else
         io_uring_prep_read(sqe, fd, dst, (unsigned)want, off);
+    if (!s->direct) /* buffered: copy in io-wq workers, not inline here */
+        io_uring_sqe_set_flags(sqe, IOSQE_ASYNC);
     io_uring_sqe_set_data(sqe, s);
     u->inflight++;
 }
