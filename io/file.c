@@ -114,20 +114,32 @@ typedef struct fcache_page {
 
 static _Thread_local fcache_page fcache[FCACHE_SLOTS];
 
+int ds_pread_full(int fd, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    uint8_t *p = buf;
+    *got = 0;
+    while (*got < len) {
+        ssize_t n = pread(fd, p + *got, len - *got, (off_t)(off + *got));
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (n == 0)
+            return -1;
+        *got += (size_t)n;
+    }
+    return 0;
+}
+
 /* Whole-page read at page index pg, into one slot; false on any failure. */
 static bool fcache_fill(const ds_file *f, fcache_page *c, uint64_t pg)
 {
     uint64_t start = pg * 4096;
-    size_t want = f->size - start < 4096 ? (size_t)(f->size - start) : 4096, got = 0;
-    while (got < want) {
-        ssize_t n = pread(f->fd, c->data + got, want - got, (off_t)(start + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            c->id = 0;
-            return false;
-        }
-        got += (size_t)n;
+    size_t want = f->size - start < 4096 ? (size_t)(f->size - start) : 4096, got;
+    if (ds_pread_full(f->fd, c->data, want, start, &got) != 0) {
+        c->id = 0;
+        return false;
     }
     c->id = f->cache_id;
     c->page = pg;
@@ -170,21 +182,11 @@ ds_err ds_file_read(const ds_file *f, uint64_t off, void *buf, size_t len)
     }
     if (fcache_read(f, off, buf, len))
         return DS_OK;
-    uint8_t *p = buf;
-    while (len) {
-        ssize_t n = pread(f->fd, p, len, (off_t)off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return DS_ERR_IO;
-        }
-        if (n == 0)
-            return DS_ERR_TRUNCATED; /* file shrank under us */
-        p += n;
-        off += (uint64_t)n;
-        len -= (size_t)n;
-    }
-    return DS_OK;
+    size_t got;
+    int rc = ds_pread_full(f->fd, buf, len, off, &got);
+    if (rc == -1)
+        return DS_ERR_TRUNCATED; /* file shrank under us */
+    return rc ? DS_ERR_IO : DS_OK;
 }
 
 const uint8_t *ds_file_ptr(const ds_file *f, uint64_t off, size_t len)

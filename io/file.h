@@ -55,6 +55,11 @@ const uint8_t *ds_file_ptr(const ds_file *f, uint64_t off, size_t len);
  * when the file may not or cannot be mapped. */
 const uint8_t *ds_file_map(const ds_file *f);
 
+/* pread() len bytes at off from fd into buf, across short reads and
+ * EINTR.  *got says how many arrived.  Returns 0, an errno, or -1 when
+ * the file ends first (a zero-byte read). */
+int ds_pread_full(int fd, void *buf, size_t len, uint64_t off, size_t *got);
+
 /* True when [off, off+len) lies inside the file (overflow-safe). */
 static inline bool ds_file_has(const ds_file *f, uint64_t off, uint64_t len)
 {

@@ -11,25 +11,6 @@
 #include <errno.h>
 #include <unistd.h>
 
-/* Read len bytes at off from fd into buf; 0 or an errno.  A zero-byte read
- * before len is reached means the file shrank: reported as -1. */
-static int read_full(int fd, uint8_t *buf, size_t len, uint64_t off, size_t *got)
-{
-    *got = 0;
-    while (*got < len) {
-        ssize_t n = pread(fd, buf + *got, len - *got, (off_t)(off + *got));
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        if (n == 0)
-            return -1;
-        *got += (size_t)n;
-    }
-    return 0;
-}
-
 /* On the worker, before the consumer: fill slot s with its chunk,
  * preferring O_DIRECT for aligned chunks.  0, an errno, or -1 (the file
  * ends before the chunk does; job_off then says where). */
@@ -39,7 +20,7 @@ static int read_chunk(stream_run *r, stream_slot *s)
     size_t got = 0;
     int rc = 0;
     if (!atomic_load(&r->direct_broken) && stream_direct_ok(r, s->file_off, s->len, s->buf)) {
-        rc = read_full(r->direct_fd, s->buf, s->len, s->file_off, &got);
+        rc = ds_pread_full(r->direct_fd, s->buf, s->len, s->file_off, &got);
         if (rc == 0) {
             atomic_fetch_add(&r->direct_chunks, 1);
             goto done;
@@ -51,7 +32,7 @@ static int read_chunk(stream_run *r, stream_slot *s)
         /* otherwise finish the chunk buffered from where direct stopped */
     }
     size_t more = 0;
-    rc = read_full(r->f->fd, s->buf + got, s->len - got, s->file_off + got, &more);
+    rc = ds_pread_full(r->f->fd, s->buf + got, s->len - got, s->file_off + got, &more);
     got += more;
 done:
     atomic_fetch_add(&r->job_read_ns, stream_now_ns() - t0);

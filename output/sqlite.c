@@ -44,18 +44,6 @@ struct ds_sqlite {
     ds_strbuf text; /* scratch: one decoded string */
 };
 
-bool ds_sqlite_path(const char *path)
-{
-    static const char *const ext[] = {".sqlite", ".sqlite3", ".db"};
-    size_t n = path ? strlen(path) : 0;
-    for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
-        size_t e = strlen(ext[i]);
-        if (n > e && strcmp(path + n - e, ext[i]) == 0)
-            return true;
-    }
-    return false;
-}
-
 static ds_err fail(ds_sqlite *s, ds_err e, const char *what)
 {
     if (!s->failed)

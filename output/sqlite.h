@@ -15,6 +15,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "../io/fileid.h"
 #include "../src/dserr.h"
@@ -41,6 +42,16 @@ ds_err ds_sqlite_flush(ds_sqlite *s, bool sync);
 ds_err ds_sqlite_close(ds_sqlite *s, ds_errbuf *eb);
 
 /* True when path names a database by its suffix (.sqlite, .sqlite3, .db). */
-bool ds_sqlite_path(const char *path);
+static inline bool ds_sqlite_path(const char *path)
+{
+    static const char *const ext[] = {".sqlite", ".sqlite3", ".db"};
+    size_t n = path ? strlen(path) : 0;
+    for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+        size_t e = strlen(ext[i]);
+        if (n > e && strcmp(path + n - e, ext[i]) == 0)
+            return true;
+    }
+    return false;
+}
 
 #endif

@@ -4,14 +4,6 @@
 
 #include <string.h>
 
-bool ds_sqlite_path(const char *path)
-{
-    size_t n = path ? strlen(path) : 0;
-    return (n > 7 && strcmp(path + n - 7, ".sqlite") == 0) ||
-           (n > 8 && strcmp(path + n - 8, ".sqlite3") == 0) ||
-           (n > 3 && strcmp(path + n - 3, ".db") == 0);
-}
-
 ds_err ds_sqlite_open(ds_sqlite **out, const char *path, const char *command,
                       const ds_fileid_set *deny, ds_errbuf *eb)
 {

@@ -447,6 +447,19 @@ static void note_io_failure(ds_writer *w, const char *what, int er)
     w->io_failed = true;
 }
 
+/* Close the SQLite sink (committing what it holds), recording its failure
+ * as the writer's first one: after a failed insert or commit, and at the
+ * end. */
+static void close_sql(ds_writer *w)
+{
+    ds_errbuf seb = {{0}};
+    if (ds_sqlite_close(w->sql, &seb) != DS_OK && !w->io_failed) {
+        snprintf(w->io_msg, sizeof(w->io_msg), "%s", seb.msg);
+        w->io_failed = true;
+    }
+    w->sql = NULL;
+}
+
 /* Flush (and close when we own it) one stream, recording failures. */
 static void finish_stream(ds_writer *w, FILE *f, bool own, const char *what)
 {
@@ -464,14 +477,8 @@ ds_err ds_writer_close(ds_writer *w, ds_errbuf *eb)
     if (!w)
         return DS_OK;
     finish_stream(w, w->main_out, w->own_main, "output");
-    if (w->sql) {
-        ds_errbuf seb = {{0}};
-        if (ds_sqlite_close(w->sql, &seb) != DS_OK && !w->io_failed) {
-            snprintf(w->io_msg, sizeof(w->io_msg), "%s", seb.msg);
-            w->io_failed = true;
-        }
-        w->sql = NULL;
-    }
+    if (w->sql)
+        close_sql(w);
     for (unsigned i = 0; i < w->ntypes; i++) {
         finish_stream(w, w->types[i].file, true, w->types[i].name);
         free(w->types[i].fields);
@@ -959,13 +966,8 @@ static ds_err write_main_parts(ds_writer *w, const char *type, const char *names
     if (e)
         return e;
     if (w->sql) {
-        if (!w->io_failed && ds_sqlite_put(w->sql, type, line, len) != DS_OK) {
-            ds_errbuf seb = {{0}};
-            ds_sqlite_close(w->sql, &seb); /* keeps what was committed; says why */
-            w->sql = NULL;
-            snprintf(w->io_msg, sizeof(w->io_msg), "%s", seb.msg);
-            w->io_failed = true;
-        }
+        if (!w->io_failed && ds_sqlite_put(w->sql, type, line, len) != DS_OK)
+            close_sql(w); /* keeps what was committed; says why */
         return w->io_failed ? DS_ERR_IO : DS_OK;
     }
     FILE *f = w->dir ? type_file(w, t) : w->main_out;
@@ -1184,13 +1186,8 @@ ds_err ds_writer_flush(ds_writer *w, bool sync)
 {
     pthread_mutex_lock(&w->lock);
     flush_stream(w, w->main_out, sync, "output");
-    if (w->sql && !w->io_failed && ds_sqlite_flush(w->sql, sync) != DS_OK) {
-        ds_errbuf seb = {{0}};
-        ds_sqlite_close(w->sql, &seb);
-        w->sql = NULL;
-        snprintf(w->io_msg, sizeof(w->io_msg), "%s", seb.msg);
-        w->io_failed = true;
-    }
+    if (w->sql && !w->io_failed && ds_sqlite_flush(w->sql, sync) != DS_OK)
+        close_sql(w);
     for (unsigned i = 0; i < w->ntypes; i++)
         flush_stream(w, w->types[i].file, sync, w->types[i].name);
     ds_err e = w->io_failed ? DS_ERR_IO : DS_OK;

@@ -136,12 +136,6 @@ static int parse_int(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
-static int bad_value(const char *opt, const char *arg, const char *want)
-{
-    fprintf(stderr, "dumpscan scan: %s: '%s' %s\n", opt, arg, want);
-    return DS_EXIT_USAGE;
-}
-
 static int parse_scan_args(int argc, char **argv, scan_cli *o)
 {
     enum { O_ONLY = 256, O_IO, O_ODIRECT, O_MINSCORE, O_NOSTRUCT, O_NOXVIEW, O_STRUCTALL,
@@ -185,11 +179,11 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
             else if (strcmp(optarg, "unlinked") == 0)
                 o->only = ONLY_UNLINKED;
             else
-                return bad_value("--only", optarg, "is not one of hidden, unlinked");
+                return run_bad_value("scan", "--only", optarg, "is not one of hidden, unlinked");
             break;
         case O_IO:
             if (ds_io_backend_parse(optarg, &b) != DS_OK)
-                return bad_value("--io", optarg, "is not one of auto, uring, mmap, pread");
+                return run_bad_value("scan", "--io", optarg, "is not one of auto, uring, mmap, pread");
             o->so.io_backend = b;
             break;
         case O_ODIRECT:
@@ -197,7 +191,7 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
             break;
         case O_MINSCORE:
             if (parse_int(optarg, 0, 100, &v) != 0)
-                return bad_value("--min-score", optarg, "is not a number from 0 to 100");
+                return run_bad_value("scan", "--min-score", optarg, "is not a number from 0 to 100");
             o->so.min_score = (int)v;
             break;
         case O_NOSTRUCT:
@@ -214,7 +208,7 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
             break;
         case O_PID:
             if (parse_int(optarg, 0, 0x7fffffff, &v) != 0)
-                return bad_value("--pid", optarg, "is not a process ID (0 to 2147483647)");
+                return run_bad_value("scan", "--pid", optarg, "is not a process ID (0 to 2147483647)");
             o->pid = v;
             break;
         case O_NAME:

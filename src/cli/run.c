@@ -123,8 +123,14 @@ int run_parse_opt(run_opts *o, const char *cmd, int c, const char *arg)
     default:
         return 0;
     }
-    fprintf(stderr, "dumpscan %s: %s: '%s' %s\n", cmd, opt, arg, want);
+    run_bad_value(cmd, opt, arg, want);
     return -1;
+}
+
+int run_bad_value(const char *cmd, const char *opt, const char *arg, const char *want)
+{
+    fprintf(stderr, "dumpscan %s: %s: '%s' %s\n", cmd, opt, arg, want);
+    return DS_EXIT_USAGE;
 }
 
 /* ---- one input ------------------------------------------------------------ */
@@ -185,15 +191,8 @@ static int read_identity(const char *path, run_job *j, bool want_path_key)
     }
     uint8_t head[8192 + sizeof(uint64_t)];
     uint64_t size = (uint64_t)st.st_size;
-    size_t want = size < 8192 ? (size_t)size : 8192, got = 0;
-    while (got < want) {
-        ssize_t n = pread(fd, head + got, want - got, (off_t)got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
+    size_t want = size < 8192 ? (size_t)size : 8192, got;
+    ds_pread_full(fd, head, want, 0, &got);
     close(fd);
     /* XXH3 of the head (only when fully read) followed by the size: one
      * call over both, the same value the streaming form gave */

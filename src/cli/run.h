@@ -93,6 +93,10 @@ enum {
  * (`--profile list` printed the profiles). */
 int run_parse_opt(run_opts *o, const char *cmd, int c, const char *arg);
 
+/* "dumpscan CMD: OPT: 'ARG' WANT" on stderr (an option value refused);
+ * returns the usage exit status. */
+int run_bad_value(const char *cmd, const char *opt, const char *arg, const char *want);
+
 /* One input as a command sees it. */
 typedef struct run_input {
     const char *path;          /* as listed */
