@@ -55,6 +55,12 @@ const uint8_t *ds_file_ptr(const ds_file *f, uint64_t off, size_t len);
  * when the file may not or cannot be mapped. */
 const uint8_t *ds_file_map(const ds_file *f);
 
+/* Read-only shared mapping of the first size bytes of fd at a 2 MiB-
+ * aligned address (so large page-cache folios map cheaply), or a plain
+ * mapping where that cannot be had; MAP_FAILED on failure.  Unmap with
+ * munmap(p, size). */
+void *ds_mmap_aligned(int fd, size_t size);
+
 /* pread() len bytes at off from fd into buf, across short reads and
  * EINTR.  *got says how many arrived.  Returns 0, an errno, or -1 when
  * the file ends first (a zero-byte read). */

@@ -107,7 +107,7 @@ static ds_err map_file(stream_run *r, mmap_state *m)
     m->size = (size_t)r->f->size;
     long pg = sysconf(_SC_PAGESIZE);
     m->page = pg > 0 ? (size_t)pg : 4096;
-    void *p = mmap(NULL, m->size, PROT_READ, MAP_SHARED, r->f->fd, 0);
+    void *p = ds_mmap_aligned(r->f->fd, m->size); /* see file.h */
     if (p == MAP_FAILED)
         return ds_fail(r->eb, DS_ERR_IO, "mmap: %s", strerror(errno));
     m->base = p;

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -708,6 +709,49 @@ static void test_bad_extents(void **state)
     ds_file_close(&f);
 }
 
+/* ds_mmap_aligned: a file of 2 MiB or more lands on a 2 MiB boundary
+ * (large page-cache folios then map whole), every byte as in the file, the
+ * reservation's slack on both sides is handed back (one mapping more while
+ * mapped, none after munmap); a smaller file maps plainly. */
+static size_t count_mappings(void)
+{
+    static char buf[1 << 16]; /* no malloc: it could map memory itself */
+    int fd = open("/proc/self/maps", O_RDONLY);
+    assert_true(fd >= 0);
+    size_t lines = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        for (ssize_t i = 0; i < n; i++)
+            lines += buf[i] == '\n';
+    close(fd);
+    return lines;
+}
+
+static void test_aligned_mapping(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {4096 + 13, 2u << 20, (2u << 20) + 4097, FILE_SIZE};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        char path[256];
+        make_file(path, sizeof(path), sizes[k]);
+        int fd = open(path, O_RDONLY);
+        assert_true(fd >= 0);
+        size_t before = count_mappings();
+        const uint8_t *p = ds_mmap_aligned(fd, (size_t)sizes[k]);
+        assert_true(p != MAP_FAILED);
+        assert_int_equal(count_mappings(), before + 1);
+        if (sizes[k] >= (2u << 20))
+            assert_int_equal((uintptr_t)p & ((2u << 20) - 1), 0);
+        for (uint64_t off = 0; off < sizes[k]; off++)
+            if (p[off] != expected_byte(off))
+                fail_msg("size %" PRIu64 ": byte 0x%" PRIx64 " differs", sizes[k], off);
+        assert_int_equal(munmap((void *)p, (size_t)sizes[k]), 0);
+        assert_int_equal(count_mappings(), before);
+        close(fd);
+        unlink(path);
+    }
+}
+
 /* The mapping is made on first use only, once, whoever asks first: reads
  * alone never map (bulk runs over minidumps pay no mmap/munmap). */
 typedef struct map_race {
@@ -835,6 +879,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_small_read_cache),
         cmocka_unit_test(test_lazy_mapping),
+        cmocka_unit_test(test_aligned_mapping),
         cmocka_unit_test(test_uring),
         cmocka_unit_test(test_mmap),
         cmocka_unit_test(test_pread),
