@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <string.h>
 
-const char ds_sql_schema_version[] = "46f20a304c259e7d";
+const char ds_sql_schema_version[] = "fe2700ba7e1b641e";
 
 static const ds_sql_col cols_info_dump[] = {
     {"dump", 'T'},
@@ -103,6 +103,7 @@ static const ds_sql_col cols_scan_dump[] = {
     {"struct_hits", 'I'},
     {"candidates", 'I'},
     {"candidates_capped", 'B'},
+    {"validated_in_stream", 'B'},
     {"processes", 'I'},
     {"threads", 'I'},
     {"hidden", 'I'},
@@ -318,7 +319,7 @@ const ds_sql_table ds_sql_tables[] = {
     {"info", "driver", cols_info_driver, 6},
     {"info", "error", cols_info_error, 4},
     {"info", "summary", cols_info_summary, 8},
-    {"scan", "dump", cols_scan_dump, 44},
+    {"scan", "dump", cols_scan_dump, 45},
     {"scan", "process", cols_scan_process, 33},
     {"scan", "thread", cols_scan_thread, 32},
     {"scan", "driver", cols_scan_driver, 17},
@@ -453,6 +454,7 @@ static const char ddl_scan[] =
     "  \"struct_hits\" INTEGER,\n"
     "  \"candidates\" INTEGER,\n"
     "  \"candidates_capped\" INTEGER,\n"
+    "  \"validated_in_stream\" INTEGER,\n"
     "  \"processes\" INTEGER,\n"
     "  \"threads\" INTEGER,\n"
     "  \"hidden\" INTEGER,\n"

@@ -72,7 +72,10 @@ ds_err ds_p2v_resolve(ds_p2v *m, const ds_dump *d, uint64_t *pfns, size_t n)
     m->next = NULL;
     if (n == 0)
         return DS_OK;
-    if (n > 1)
+    bool sorted = true;
+    for (size_t i = 1; sorted && i < n; i++)
+        sorted = pfns[i - 1] <= pfns[i];
+    if (!sorted)
         qsort(pfns, n, sizeof(*pfns), cmp_u64);
     size_t u = 1;
     for (size_t i = 1; i < n; i++)
@@ -95,6 +98,33 @@ ds_err ds_p2v_resolve(ds_p2v *m, const ds_dump *d, uint64_t *pfns, size_t n)
     free(m->next); /* only needed during the walk */
     m->next = NULL;
     return DS_OK;
+}
+
+ds_err ds_p2v_resolve_set(ds_p2v *m, const ds_dump *d, const uint64_t *bits, uint64_t nbits,
+                          size_t max_pages)
+{
+    m->pfns = m->vas = NULL;
+    m->next = NULL;
+    m->n = 0;
+    uint64_t words = (nbits + 63) / 64, count = 0;
+    for (uint64_t w = 0; w < words; w++)
+        count += (uint64_t)__builtin_popcountll(bits[w]);
+    if (count > max_pages)
+        return DS_ERR_NOMEM;
+    uint64_t *pfns = malloc((count ? count : 1) * sizeof(*pfns));
+    if (!pfns)
+        return DS_ERR_NOMEM;
+    size_t k = 0;
+    for (uint64_t w = 0; w < words; w++)
+        for (uint64_t b = bits[w]; b; b &= b - 1) {
+            uint64_t pfn = w * 64 + (uint64_t)__builtin_ctzll(b);
+            if (pfn < nbits)
+                pfns[k++] = pfn;
+        }
+    ds_err e = ds_p2v_resolve(m, d, pfns, k);
+    if (e != DS_OK)
+        ds_p2v_free(m);
+    return e;
 }
 
 uint64_t ds_p2v_lookup(const ds_p2v *m, uint64_t pa)

@@ -25,6 +25,11 @@ typedef struct ds_p2v {
 
 /* Takes ownership of pfns (sorted+deduplicated here). */
 ds_err ds_p2v_resolve(ds_p2v *m, const ds_dump *d, uint64_t *pfns, size_t n);
+/* The same for every pfn whose bit is set in bits[0, nbits) (the set of
+ * kernel-mapped pages, for a map made before the stream); DS_ERR_NOMEM
+ * without allocating when more than max_pages bits are set. */
+ds_err ds_p2v_resolve_set(ds_p2v *m, const ds_dump *d, const uint64_t *bits, uint64_t nbits,
+                          size_t max_pages);
 /* VA of physical address pa, or DS_P2V_NONE. */
 uint64_t ds_p2v_lookup(const ds_p2v *m, uint64_t pa);
 void ds_p2v_free(ds_p2v *m);

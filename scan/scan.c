@@ -11,14 +11,19 @@
  *     is two kernel pointers: random bytes pass this with odds near 2^-34.
  * Hits go to per-worker vectors (no locks); their total is capped.
  *
- * Phase 2 (p2v): the pages holding hits get their kernel VA from one page
- * table walk (p2v.h).
+ * Phase 2 (p2v): the pages holding hits get their kernel VA from the
+ * kernel page tables (p2v.h).  Normally this map is made before the
+ * stream, for every kernel-mapped page (start_early), so that
  *
- * Phase 3 (validate): candidates are split into slices validated on the
- * worker pool (validate.h).  Tag hits locate their body through the pool
- * and object headers; structure hits are bodies already.  Both collapse to
- * one record per body physical address; records scoring below min_score
- * are dropped.
+ * Phase 3 (validate) runs inside phase 1: each worker validates the
+ * candidates of the chunk it just searched (candval.h) and keeps the
+ * accepted records, so little is left after the last byte is read.  When
+ * the kernel maps too many pages for that map, the VAs come from one walk
+ * for the hit pages after the stream and the candidates are validated
+ * then, in slices on the pool; the records are the same either way.  Tag
+ * hits locate their body through the pool and object headers; structure
+ * hits are bodies already.  Both collapse to one record per body
+ * physical address; records scoring below min_score are dropped.
  *
  * Phase 4 (cross-view): xview.c.
  *
@@ -37,24 +42,13 @@
 #include "../io/pool.h"
 #include "../io/stream.h"
 #include "../src/dumpfmt.h"
+#include "candval.h"
 #include "p2v.h"
 #include "tagscan.h"
 #include "anchors.h"
 #include "drivers.h"
 #include "validate.h"
 #include "xview.h"
-
-enum cand_kind {
-    CAND_PROC_TAG, CAND_THREAD_TAG, CAND_PROC_STRUCT, CAND_THREAD_STRUCT,
-    CAND_LDR_TAG,  /* "MmLd": a loader entry (drivers.c) */
-    CAND_DRV_TAG,  /* "Driv": a DRIVER_OBJECT (drivers.c) */
-};
-
-typedef struct cand {
-    uint64_t pa;       /* pool header (tag hits) or body (structure hits) */
-    uint64_t va_hint;  /* VA from a self-pointing WaitListHead, or DS_NO_VALUE */
-    uint8_t kind;
-} cand;
 
 typedef struct cand_vec {
     cand *v;
@@ -69,10 +63,17 @@ typedef struct scan_ctx {
     uint8_t tag_kind[DS_TAGSCAN_MAX_TAGS]; /* cand_kind of each tag */
     unsigned ntags;
     bool struct_scan;
-    const uint64_t *kmap;      /* bit per pfn: kernel-mapped; NULL = all */
+    bool struct_all;           /* structure scan on every page, kmap or not */
+    const uint64_t *kmap;      /* bit per pfn: kernel-mapped; NULL = unknown */
     uint64_t kmap_pfns;
     uint64_t *kmap_big;        /* bit per 2 MiB chunk already marked by a large leaf */
     cand_vec *per_worker;
+    /* In-stream validation (candval.h): with a page map made before the
+     * stream (early), each worker validates the candidates of its chunk
+     * into its own recs; NULL early = validate after the stream. */
+    const ds_vctx *vc;
+    const ds_p2v *early;
+    ds_cand_recs *recs;
     unsigned nworkers;
     atomic_size_t total;
     atomic_bool capped;
@@ -185,7 +186,7 @@ static void struct_scan_range(scan_ctx *sc, const uint8_t *data, size_t len, uin
 
 static bool kernel_mapped(const scan_ctx *sc, uint64_t pfn)
 {
-    if (!sc->kmap)
+    if (!sc->kmap || sc->struct_all)
         return true;
     if (pfn >= sc->kmap_pfns)
         return false;
@@ -259,9 +260,13 @@ static int on_chunk(void *ctx, const uint8_t *data, size_t len, uint64_t file_of
         return 1;
     if (cancelled(sc->cancel))
         return 1;
+    size_t first = sc->per_worker[worker].n;
     tag_scan_chunk(sc, data, len, pa, worker);
     if (sc->struct_scan)
         struct_scan_chunk(sc, data, len, pa, worker);
+    if (sc->early)
+        ds_cand_validate_batch(sc->vc, sc->early, sc->per_worker[worker].v + first,
+                               sc->per_worker[worker].n - first, &sc->recs[worker]);
     if (sc->progress)
         atomic_fetch_add_explicit(sc->progress, len, memory_order_relaxed);
     return atomic_load(&sc->capped) ? 1 : 0;
@@ -298,147 +303,6 @@ static int cmp_extent(const void *a, const void *b)
 {
     const ds_extent *x = a, *y = b;
     return x->file_off < y->file_off ? -1 : x->file_off > y->file_off;
-}
-
-/* ---- phase 3: validation ----------------------------------------------- */
-
-/* A slice of the candidate array.  Candidates are partitioned: process
- * candidates [0, nproc), thread candidates [nproc, n); candidate g has its
- * result slot procs[g] or threads[g - nproc] (score -1 = rejected). */
-/* A validated tag hit's object, so a structure hit on the same body is
- * not validated again (validation is a pure function of body PA and VA). */
-typedef struct body_key {
-    uint64_t pa, va;
-    size_t idx;        /* global record index */
-} body_key;
-
-typedef struct vjob {
-    const ds_vctx *vc;
-    const ds_p2v *p2v;
-    const cand *c;     /* the slice */
-    size_t first, n;   /* global index of c[0], slice length */
-    size_t nproc;
-    ds_proc *procs;
-    ds_thread *threads;
-    int pass;          /* 1: tag hits only; 2: structure hits only */
-    const body_key *keys; /* pass 2: the tag hits' bodies, sorted */
-    size_t nkeys;
-} vjob;
-
-static uint64_t cand_va(const vjob *j, const cand *c)
-{
-    uint64_t va = ds_p2v_lookup(j->p2v, c->pa);
-    if (va == DS_P2V_NONE)
-        va = c->va_hint;
-    return va == DS_P2V_NONE ? DS_NO_VALUE : va;
-}
-
-/* Body physical address of body_va, or of pool_pa+off inside the page. */
-static uint64_t body_pa_of(const ds_vctx *vc, uint64_t pool_pa, uint64_t body_va, uint64_t off)
-{
-    if (body_va != DS_NO_VALUE) {
-        ds_xlat x;
-        if (vc->d->kvas.mode != DS_PAGING_NONE && ds_vtop(&vc->d->kvas, body_va, &x) == DS_OK)
-            return x.pa;
-    }
-    uint64_t pa = pool_pa + off;
-    return (pa >> DS_PAGE_SHIFT) == (pool_pa >> DS_PAGE_SHIFT) ? pa : DS_NO_VALUE;
-}
-
-static void validate_one(const vjob *j, size_t i)
-{
-    const cand *c = &j->c[i];
-    const ds_vctx *vc = j->vc;
-    bool is_proc = c->kind == CAND_PROC_TAG || c->kind == CAND_PROC_STRUCT;
-    bool tagged = c->kind == CAND_PROC_TAG || c->kind == CAND_THREAD_TAG;
-    uint64_t va = cand_va(j, c);
-    uint64_t body_pa = c->pa, body_va = va, pool_pa = DS_NO_VALUE;
-    ds_pool_obj po = {0};
-    if (tagged) {
-        if (!ds_pool_locate(vc, c->pa, va, is_proc, &po))
-            goto reject;
-        pool_pa = c->pa;
-        body_va = va == DS_NO_VALUE ? DS_NO_VALUE : va + po.body_off;
-        body_pa = body_pa_of(vc, c->pa, body_va, po.body_off);
-        if (body_pa == DS_NO_VALUE)
-            goto reject;
-    }
-    if (is_proc) {
-        ds_proc *o = &j->procs[j->first + i];
-        ds_validate_process(vc, body_pa, body_va, o);
-        o->pool_pa = pool_pa;
-        o->sources = tagged ? DS_VIEW_POOL : DS_VIEW_STRUCT;
-        o->pool_free = po.free_chunk;
-        if (tagged && !po.pool_ok)
-            o->failed |= DS_CHK_POOL_HEADER;
-        o->score = ds_score_from_failed(o->failed);
-        return;
-    }
-    ds_thread *o = &j->threads[j->first + i - j->nproc];
-    ds_validate_thread(vc, body_pa, body_va, o);
-    o->pool_pa = pool_pa;
-    o->sources = tagged ? DS_VIEW_POOL : DS_VIEW_STRUCT;
-    o->pool_free = po.free_chunk;
-    return;
-reject:
-    if (is_proc)
-        j->procs[j->first + i].score = -1;
-    else
-        j->threads[j->first + i - j->nproc].score = -1;
-}
-
-static int cmp_body_key(const void *a, const void *b)
-{
-    const body_key *x = a, *y = b;
-    if (x->pa != y->pa)
-        return x->pa < y->pa ? -1 : 1;
-    return x->va < y->va ? -1 : x->va > y->va;
-}
-
-/* A structure hit whose body a tag hit already validated: the record
- * validation would give, made from that one (validate_one differs only in
- * the pool fields and the pool-header check). */
-static bool reuse_tagged(const vjob *j, size_t i, bool is_proc)
-{
-    const cand *c = &j->c[i];
-    body_key k = {c->pa, cand_va(j, c), 0};
-    const body_key *hit = bsearch(&k, j->keys, j->nkeys, sizeof(k), cmp_body_key);
-    if (!hit || (hit->idx < j->nproc) != is_proc)
-        return false;
-    if (is_proc) {
-        ds_proc *o = &j->procs[j->first + i];
-        *o = j->procs[hit->idx];
-        /* (a located tag hit has a sound pool header today; should that
-         * change, the structure hit still must not inherit its failure) */
-        o->failed &= ~(uint32_t)DS_CHK_POOL_HEADER;
-        o->score = ds_score_from_failed(o->failed);
-        o->pool_pa = DS_NO_VALUE;
-        o->sources = DS_VIEW_STRUCT;
-        o->pool_free = false;
-    } else {
-        ds_thread *o = &j->threads[j->first + i - j->nproc];
-        *o = j->threads[hit->idx - j->nproc];
-        o->pool_pa = DS_NO_VALUE;
-        o->sources = DS_VIEW_STRUCT;
-        o->pool_free = false;
-    }
-    return true;
-}
-
-static void validate_job(void *arg, unsigned worker)
-{
-    (void)worker;
-    vjob *j = arg;
-    for (size_t i = 0; i < j->n; i++) {
-        uint8_t kind = j->c[i].kind;
-        bool tagged = kind == CAND_PROC_TAG || kind == CAND_THREAD_TAG;
-        if (tagged != (j->pass == 1))
-            continue;
-        bool is_proc = kind == CAND_PROC_TAG || kind == CAND_PROC_STRUCT;
-        if (j->pass == 2 && reuse_tagged(j, i, is_proc))
-            continue;
-        validate_one(j, i);
-    }
 }
 
 /* ---- merging ------------------------------------------------------------ */
@@ -561,10 +425,10 @@ static int mark_mapped(void *ctx, uint64_t va, uint64_t pa, uint64_t page_size, 
 /* Bitmap of the pfns the kernel address space maps (leaf PTEs, large
  * pages and transition PTEs included).  Left NULL when there are no page
  * tables or the bitmap would be too large. */
-static void build_kernel_map(scan_ctx *sc, const ds_scan_opts *o)
+static void build_kernel_map(scan_ctx *sc)
 {
     const ds_dump *d = sc->d;
-    if (o->struct_all_pages || d->kvas.mode == DS_PAGING_NONE || d->pm.max_pfn == 0 ||
+    if (d->kvas.mode == DS_PAGING_NONE || d->pm.max_pfn == 0 ||
         d->pm.max_pfn / 8 > KMAP_MAX_BYTES)
         return;
     sc->kmap_pfns = d->pm.max_pfn;
@@ -733,74 +597,12 @@ static ds_err resolve_vas(const ds_dump *d, const cand *c, size_t n, ds_p2v *m)
     return ds_p2v_resolve(m, d, pfns, n);
 }
 
-/* The bodies of the validated tag hits, sorted for pass 2. */
-static body_key *tagged_bodies(const cand *c, size_t n, size_t nproc, const ds_proc *procs,
-                               const ds_thread *threads, size_t *nkeys)
-{
-    body_key *k = malloc((n ? n : 1) * sizeof(*k));
-    size_t m = 0;
-    for (size_t i = 0; k && i < n; i++) {
-        if (c[i].kind != CAND_PROC_TAG && c[i].kind != CAND_THREAD_TAG)
-            continue;
-        if (i < nproc && procs[i].score >= 0)
-            k[m++] = (body_key){procs[i].eprocess_pa, procs[i].eprocess_va, i};
-        else if (i >= nproc && threads[i - nproc].score >= 0)
-            k[m++] = (body_key){threads[i - nproc].ethread_pa, threads[i - nproc].ethread_va, i};
-    }
-    if (k)
-        qsort(k, m, sizeof(*k), cmp_body_key);
-    *nkeys = m;
-    return k;
-}
-
-/* Validate every candidate on the pool: tag hits first, then structure
- * hits, each reusing a tag hit's record when it names the same body (most
- * objects are found both ways, and their validation is the costly part of
- * the work after the stream). */
-static ds_err validate_phase(const ds_vctx *vc, const ds_p2v *m, const cand *c, size_t n,
-                             size_t nproc, ds_pool *pool, ds_proc *procs, ds_thread *threads)
-{
-    size_t slices = ds_pool_threads(pool) * 4;
-    size_t per = (n + slices - 1) / (slices ? slices : 1);
-    if (per < 256)
-        per = 256;
-    size_t njobs = (n + per - 1) / per;
-    vjob *jobs = calloc(njobs ? njobs : 1, sizeof(*jobs));
-    if (!jobs)
-        return DS_ERR_NOMEM;
-    body_key *keys = NULL;
-    size_t nkeys = 0;
-    for (int pass = 1; pass <= 2; pass++) {
-        if (pass == 2 && !(keys = tagged_bodies(c, n, nproc, procs, threads, &nkeys))) {
-            free(jobs);
-            return DS_ERR_NOMEM;
-        }
-        ds_pool_group g;
-        ds_pool_group_init(&g, pool);
-        for (size_t j = 0; j < njobs; j++) {
-            size_t lo = j * per, hi = lo + per < n ? lo + per : n;
-            jobs[j] = (vjob){vc, m, c + lo, lo, hi - lo, nproc, procs, threads, pass, keys, nkeys};
-            if (ds_pool_submit(&g, validate_job, &jobs[j]) != DS_OK)
-                validate_job(&jobs[j], 0);
-        }
-        ds_pool_wait(&g);
-    }
-    free(keys);
-    free(jobs);
-    return DS_OK;
-}
-
-static bool is_proc_kind(uint8_t kind)
-{
-    return kind == CAND_PROC_TAG || kind == CAND_PROC_STRUCT;
-}
-
 /* Move process candidates before thread candidates; returns their count. */
 static size_t partition_by_kind(cand *c, size_t n)
 {
     size_t lo = 0, hi = n;
     while (lo < hi) {
-        if (is_proc_kind(c[lo].kind)) {
+        if (cand_is_proc(c[lo].kind)) {
             lo++;
         } else {
             cand t = c[lo];
@@ -811,18 +613,19 @@ static size_t partition_by_kind(cand *c, size_t n)
     return lo;
 }
 
-/* Keep the accepted slots, merge duplicates, hand the records over. */
-static ds_err collect(size_t n, size_t nproc, ds_proc *procs, ds_thread *threads, int min_score,
-                      ds_scan_result *r)
+/* Keep the accepted records (score >= 0) of procs[0, np) and
+ * threads[0, nt), merge duplicates, hand the records over. */
+static ds_err collect(ds_proc *procs, size_t np_in, ds_thread *threads, size_t nt_in,
+                      size_t ncands, int min_score, ds_scan_result *r)
 {
     size_t np = 0, nt = 0;
-    for (size_t i = 0; i < nproc; i++)
+    for (size_t i = 0; i < np_in; i++)
         if (procs[i].score >= 0)
             procs[np++] = procs[i];
-    for (size_t i = 0; i < n - nproc; i++)
+    for (size_t i = 0; i < nt_in; i++)
         if (threads[i].score >= 0)
             threads[nt++] = threads[i];
-    r->stats.rejected = n - np - nt;
+    r->stats.rejected = ncands - np - nt;
     np = merge_records(procs, np, &proc_fields, min_score);
     nt = merge_records(threads, nt, &thread_fields, min_score);
     r->procs = malloc((np ? np : 1) * sizeof(*r->procs));
@@ -836,6 +639,51 @@ static ds_err collect(size_t n, size_t nproc, ds_proc *procs, ds_thread *threads
     return DS_OK;
 }
 
+/* Validate every candidate after the stream (no page map before it, or
+ * new type keys learned) into fresh arrays, then collect. */
+static ds_err validate_after(const ds_vctx *vc, const ds_p2v *m, const cand *c, size_t n,
+                             size_t nproc, ds_pool *pool, int min_score, ds_scan_result *r)
+{
+    ds_proc *procs = calloc(nproc ? nproc : 1, sizeof(*procs));
+    ds_thread *threads = calloc(n - nproc ? n - nproc : 1, sizeof(*threads));
+    ds_err e = procs && threads ? DS_OK : DS_ERR_NOMEM;
+    if (e == DS_OK)
+        e = ds_cand_validate_all(vc, m, c, n, nproc, pool, procs, threads);
+    if (e == DS_OK)
+        e = collect(procs, nproc, threads, n - nproc, n, min_score, r);
+    free(procs);
+    free(threads);
+    return e;
+}
+
+/* The records the workers validated during the stream, gathered and
+ * collected. */
+static ds_err collect_early(scan_ctx *sc, size_t n, int min_score, ds_scan_result *r)
+{
+    size_t np = 0, nt = 0;
+    bool nomem = false;
+    for (unsigned w = 0; w < sc->nworkers; w++) {
+        np += sc->recs[w].nprocs;
+        nt += sc->recs[w].nthreads;
+        nomem |= sc->recs[w].nomem;
+    }
+    ds_proc *procs = malloc((np ? np : 1) * sizeof(*procs));
+    ds_thread *threads = malloc((nt ? nt : 1) * sizeof(*threads));
+    ds_err e = procs && threads && !nomem ? DS_OK : DS_ERR_NOMEM;
+    size_t kp = 0, kt = 0;
+    for (unsigned w = 0; e == DS_OK && w < sc->nworkers; w++) {
+        memcpy(procs + kp, sc->recs[w].procs, sc->recs[w].nprocs * sizeof(*procs));
+        memcpy(threads + kt, sc->recs[w].threads, sc->recs[w].nthreads * sizeof(*threads));
+        kp += sc->recs[w].nprocs;
+        kt += sc->recs[w].nthreads;
+    }
+    if (e == DS_OK)
+        e = collect(procs, np, threads, nt, n, min_score, r);
+    free(procs);
+    free(threads);
+    return e;
+}
+
 static void set_anchor_stats(const ds_vctx *vc, ds_scan_stats *s)
 {
     s->active_head = vc->active_head;
@@ -844,6 +692,28 @@ static void set_anchor_stats(const ds_vctx *vc, ds_scan_stats *s)
     s->active_head_src = vc->active_head_src;
     s->cid_table_src = vc->cid_table_src;
     s->module_list_src = vc->module_list_src;
+}
+
+/* Pages whose VAs the page map made before the stream may hold: 512 Ki
+ * (8 MiB of map, 12 MiB while it is built) covers 2 GiB of kernel-mapped
+ * memory.  A dump whose kernel maps more validates after the stream. */
+#define EARLY_MAX_PAGES ((size_t)1 << 19)
+
+/* Make the page map of every kernel-mapped page and switch the workers
+ * to validating their chunks as they go; left off when the kernel map is
+ * unknown or too large, or memory is short. */
+static void start_early(scan_ctx *sc, const ds_vctx *vc, ds_p2v *m, size_t max_pages)
+{
+    if (!sc->kmap || ds_p2v_resolve_set(m, sc->d, sc->kmap, sc->kmap_pfns,
+                                        max_pages ? max_pages : EARLY_MAX_PAGES) != DS_OK)
+        return;
+    sc->recs = calloc(sc->nworkers, sizeof(*sc->recs));
+    if (!sc->recs) {
+        ds_p2v_free(m);
+        return;
+    }
+    sc->vc = vc;
+    sc->early = m;
 }
 
 ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_errbuf *eb)
@@ -873,8 +743,17 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
     sc.align = d->profile->pool_align;
     set_tags(&sc, !o->no_drivers);
     sc.nworkers = ds_pool_threads(pool);
-    if (sc.struct_scan)
-        build_kernel_map(&sc, o);
+    sc.struct_all = o->struct_all_pages;
+    if (sc.struct_scan || !o->validate_after_stream)
+        build_kernel_map(&sc);
+    ds_vctx vc;
+    ds_vctx_init(&vc, d);
+    ds_p2v m = {0};
+    uint64_t tm = now_ns();
+    if (!o->validate_after_stream)
+        start_early(&sc, &vc, &m, o->early_max_pages);
+    uint64_t ns_early = now_ns() - tm;
+    r->stats.validated_in_stream = sc.early != NULL;
     sc.per_worker = calloc(sc.nworkers, sizeof(*sc.per_worker));
     ds_err e = sc.per_worker ? DS_OK : DS_ERR_NOMEM;
     if (e == DS_OK)
@@ -897,8 +776,7 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
     free((void *)sc.kmap);
     r->stats.candidates = n;
 
-    ds_p2v m = {0};
-    if (e == DS_OK)
+    if (e == DS_OK && !sc.early)
         e = resolve_vas(d, c, n, &m);
     uint64_t t2 = now_ns();
 
@@ -907,28 +785,22 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
     if (e == DS_OK)
         e = split_driver_hits(c, &n, &m, &dhits, &ndhits);
 
-    ds_vctx vc;
-    ds_vctx_init(&vc, d);
-    ds_proc *procs = NULL;
-    ds_thread *threads = NULL;
     size_t nproc = 0;
     if (e == DS_OK) {
         nproc = partition_by_kind(c, n);
-        procs = calloc(nproc ? nproc : 1, sizeof(*procs));
-        threads = calloc(n - nproc ? n - nproc : 1, sizeof(*threads));
-        e = procs && threads ? DS_OK : DS_ERR_NOMEM;
+        if (sc.early)
+            e = collect_early(&sc, n, o->min_score, r);
+        else
+            e = validate_after(&vc, &m, c, n, nproc, pool, o->min_score, r);
     }
-    if (e == DS_OK)
-        e = validate_phase(&vc, &m, c, n, nproc, pool, procs, threads);
-    if (e == DS_OK)
-        e = collect(n, nproc, procs, threads, o->min_score, r);
+    for (unsigned w = 0; sc.recs && w < sc.nworkers; w++)
+        ds_cand_recs_free(&sc.recs[w]);
+    free(sc.recs);
     /* No list head from the dump: take it from the System process found,
      * and when that teaches the type keys, validate again with them. */
     if (e == DS_OK && ds_anchor_head_from_system(&vc, r)) {
         ds_scan_result_free(r);
-        e = validate_phase(&vc, &m, c, n, nproc, pool, procs, threads);
-        if (e == DS_OK)
-            e = collect(n, nproc, procs, threads, o->min_score, r);
+        e = validate_after(&vc, &m, c, n, nproc, pool, o->min_score, r);
     }
     if (e == DS_OK)
         ds_anchor_search_nt_data(&vc, r);
@@ -936,8 +808,6 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
     if (e == DS_OK && !o->no_drivers)
         e = ds_drivers_build(&vc, dhits, ndhits, &r->drivers);
     free(dhits);
-    free(procs);
-    free(threads);
     free(c);
     ds_p2v_free(&m);
     uint64_t t3 = now_ns();
@@ -952,8 +822,8 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
     uint64_t t4 = now_ns();
     ds_pool_destroy(own_pool);
 
-    r->stats.ns_stream = t1 - t0;
-    r->stats.ns_p2v = t2 - t1;
+    r->stats.ns_stream = t1 - t0 - ns_early;
+    r->stats.ns_p2v = t2 - t1 + ns_early;
     r->stats.ns_validate = t3 - t2;
     r->stats.ns_xview = t4 - t3;
     r->stats.ns_total = t4 - t0;

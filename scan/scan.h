@@ -59,6 +59,11 @@ typedef struct ds_scan_opts {
                                 kernel-mapped ones */
     bool no_xview;           /* skip cross-view (phase 4) */
     bool no_drivers;         /* skip the driver view (no MmLd/Driv tags) */
+    bool validate_after_stream; /* validate every candidate after the stream
+                                   instead of per chunk during it (same
+                                   records; for tests and comparisons) */
+    size_t early_max_pages;  /* most kernel-mapped pages for validating in
+                                the stream; 0 = default (512 Ki) */
     const atomic_bool *cancel; /* when set, the scan stops at the next chunk
                                   or phase and returns DS_ERR_CANCELLED */
     _Atomic uint64_t *progress_bytes; /* bytes scanned so far, added per chunk
@@ -73,6 +78,8 @@ typedef struct ds_scan_stats {
     uint64_t candidates;
     uint64_t rejected;
     bool candidates_capped;
+    bool validated_in_stream; /* candidates were validated per chunk by the
+                                 workers during the stream (scan.c) */
     uint64_t ns_stream, ns_p2v, ns_validate, ns_xview, ns_total;
     char io_backend[16];     /* backend actually used */
     char io_fallback[200];   /* why auto fell back, "" if it did not */

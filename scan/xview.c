@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../src/dumpfmt.h"
+#include "../src/grow.h"
 #include "handletable.h"
 
 #define STATUS_PENDING 0x103u
@@ -155,19 +156,6 @@ static uint64_t pa_of(const xv *x, uint64_t va)
     return t.pa;
 }
 
-static bool reserve(void **v, size_t *cap, size_t n, size_t elem)
-{
-    if (n < *cap)
-        return true;
-    size_t ncap = *cap ? *cap * 2 : 64;
-    void *nv = realloc(*v, ncap * elem);
-    if (!nv)
-        return false;
-    *v = nv;
-    *cap = ncap;
-    return true;
-}
-
 /* Process record at va, validating and adding it when the scan missed it.
  * Returns its index or -1. */
 static long proc_at_va(xv *x, uint64_t va, uint32_t view)
@@ -183,7 +171,7 @@ static long proc_at_va(xv *x, uint64_t va, uint32_t view)
     if (!charge(x, VALIDATE_COST) ||
         ds_validate_process(x->vc, pa_of(x, va), va, &rec) < x->min_score)
         return -1;
-    if (!reserve((void **)&x->r->procs, &x->pcap, x->r->nprocs, sizeof(rec))) {
+    if (!ds_reserve((void **)&x->r->procs, &x->pcap, x->r->nprocs, sizeof(rec))) {
         x->nomem = true;
         return -1;
     }
@@ -208,7 +196,7 @@ static long thread_at_va(xv *x, uint64_t va, uint32_t view)
     if (!charge(x, VALIDATE_COST) ||
         ds_validate_thread(x->vc, pa_of(x, va), va, &rec) < x->min_score)
         return -1;
-    if (!reserve((void **)&x->r->threads, &x->tcap, x->r->nthreads, sizeof(rec))) {
+    if (!ds_reserve((void **)&x->r->threads, &x->tcap, x->r->nthreads, sizeof(rec))) {
         x->nomem = true;
         return -1;
     }

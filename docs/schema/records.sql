@@ -7,7 +7,7 @@
 --     'ALTER TABLE process_csv DROP COLUMN type' \
 --     'INSERT INTO process SELECT 0, * FROM process_csv' 'DROP TABLE process_csv'
 -- (CSV carries addresses as 0x text; `-o out.sqlite` stores them as integers).
--- schema_version 46f20a304c259e7d
+-- schema_version fe2700ba7e1b641e
 
 -- begin info
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -130,6 +130,7 @@ CREATE TABLE IF NOT EXISTS "dump" (
   "struct_hits" INTEGER,
   "candidates" INTEGER,
   "candidates_capped" INTEGER,
+  "validated_in_stream" INTEGER,
   "processes" INTEGER,
   "threads" INTEGER,
   "hidden" INTEGER,

@@ -405,6 +405,7 @@ static void emit_dump(ds_rec *r, ds_writer *w, const char *path, const dump_job 
     ds_rec_u64(r, "struct_hits", s->struct_hits);
     ds_rec_u64(r, "candidates", s->candidates);
     ds_rec_bool(r, "candidates_capped", s->candidates_capped);
+    ds_rec_bool(r, "validated_in_stream", s->validated_in_stream);
     ds_rec_u64(r, "processes", j->procs);
     ds_rec_u64(r, "threads", j->threads);
     ds_rec_u64(r, "hidden", j->hidden);
