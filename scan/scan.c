@@ -672,8 +672,10 @@ static ds_err collect_early(scan_ctx *sc, size_t n, int min_score, ds_scan_resul
     ds_err e = procs && threads && !nomem ? DS_OK : DS_ERR_NOMEM;
     size_t kp = 0, kt = 0;
     for (unsigned w = 0; e == DS_OK && w < sc->nworkers; w++) {
-        memcpy(procs + kp, sc->recs[w].procs, sc->recs[w].nprocs * sizeof(*procs));
-        memcpy(threads + kt, sc->recs[w].threads, sc->recs[w].nthreads * sizeof(*threads));
+        if (sc->recs[w].nprocs) /* (a worker that kept nothing has no arrays) */
+            memcpy(procs + kp, sc->recs[w].procs, sc->recs[w].nprocs * sizeof(*procs));
+        if (sc->recs[w].nthreads)
+            memcpy(threads + kt, sc->recs[w].threads, sc->recs[w].nthreads * sizeof(*threads));
         kp += sc->recs[w].nprocs;
         kt += sc->recs[w].nthreads;
     }
