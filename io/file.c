@@ -195,11 +195,53 @@ static bool fcache_read(const ds_file *f, uint64_t off, void *buf, size_t len)
     return true;
 }
 
+void ds_file_willneed(const ds_file *f, uint64_t off, uint64_t len)
+{
+    if (f->fd >= 0 && ds_file_has(f, off, len))
+        posix_fadvise(f->fd, (off_t)off, (off_t)len, POSIX_FADV_WILLNEED);
+}
+
+/* ---- the chunk in hand ----------------------------------------------------
+ * A stream worker that validates the candidates of its chunk reads mostly
+ * inside that chunk (pool header, object header, body), which it already
+ * holds: those reads are copied from its buffer instead of read again (a
+ * syscall when warm; a disk read when the stream reads with O_DIRECT and
+ * the page cache never saw the data). */
+typedef struct overlay {
+    uint64_t id, off;
+    const uint8_t *data;
+    size_t len;
+} overlay;
+
+static _Thread_local overlay chunk_in_hand;
+
+void ds_file_overlay(const ds_file *f, uint64_t off, const uint8_t *data, size_t len)
+{
+    chunk_in_hand = (overlay){f->cache_id, off, data, len};
+}
+
+void ds_file_overlay_clear(void)
+{
+    chunk_in_hand = (overlay){0};
+}
+
+static bool overlay_read(const ds_file *f, uint64_t off, void *buf, size_t len)
+{
+    const overlay *o = &chunk_in_hand;
+    if (!o->data || o->id != f->cache_id || off < o->off || off - o->off > o->len ||
+        len > o->len - (off - o->off))
+        return false;
+    memcpy(buf, o->data + (off - o->off), len);
+    return true;
+}
+
 ds_err ds_file_read(const ds_file *f, uint64_t off, void *buf, size_t len)
 {
     if (!ds_file_has(f, off, len))
         return DS_ERR_TRUNCATED;
     if (len == 0)
+        return DS_OK;
+    if (overlay_read(f, off, buf, len))
         return DS_OK;
     /* Large files: pread even when the file is mapped.  Copying from the
      * mapping would fault it in with the kernel's fault-around (64 KiB per

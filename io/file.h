@@ -47,6 +47,16 @@ void ds_file_close(ds_file *f);
 /* Copy len bytes at off into buf.  DS_ERR_TRUNCATED if off+len > size. */
 ds_err ds_file_read(const ds_file *f, uint64_t off, void *buf, size_t len);
 
+/* Ask the kernel to read [off, off+len) into the page cache in the
+ * background (posix_fadvise WILLNEED); nothing when out of bounds. */
+void ds_file_willneed(const ds_file *f, uint64_t off, uint64_t len);
+
+/* While set on the calling thread, ds_file_read of f inside [off,
+ * off+len) copies from data (a chunk the stream holds, the same bytes as
+ * the file's) instead of reading the file.  Clear before data goes away. */
+void ds_file_overlay(const ds_file *f, uint64_t off, const uint8_t *data, size_t len);
+void ds_file_overlay_clear(void);
+
 /* Pointer to len bytes at off inside the mapping, or NULL when out of
  * bounds or not mapped.  Valid until ds_file_close. */
 const uint8_t *ds_file_ptr(const ds_file *f, uint64_t off, size_t len);

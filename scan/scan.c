@@ -64,6 +64,7 @@ typedef struct scan_ctx {
     unsigned ntags;
     bool struct_scan;
     bool struct_all;           /* structure scan on every page, kmap or not */
+    bool prefetch;             /* O_DIRECT stream: prefetch validated objects */
     const uint64_t *kmap;      /* bit per pfn: kernel-mapped; NULL = unknown */
     uint64_t kmap_pfns;
     uint64_t *kmap_big;        /* bit per 2 MiB chunk already marked by a large leaf */
@@ -251,10 +252,28 @@ static void tag_scan_chunk(scan_ctx *sc, const uint8_t *data, size_t len, uint64
     }
 }
 
+/* With O_DIRECT the page cache never sees the stream's data, and the
+ * cross-view reads the objects found (thread lists, list links) one cold
+ * page at a time.  Their pages are asked for all at once before it, so
+ * the disk reads them with a deep queue instead of one by one. */
+static void prefetch_page(const ds_dump *d, uint64_t pa)
+{
+    uint64_t off;
+    if (pa != DS_NO_VALUE && ds_physmap_lookup(&d->pm, pa >> DS_PAGE_SHIFT, &off) == DS_OK)
+        ds_file_willneed(&d->file, off, DS_PAGE_SIZE);
+}
+
+static void prefetch_records(const ds_dump *d, const ds_scan_result *r)
+{
+    for (size_t i = 0; i < r->nprocs; i++)
+        prefetch_page(d, r->procs[i].eprocess_pa);
+    for (size_t i = 0; i < r->nthreads; i++)
+        prefetch_page(d, r->threads[i].ethread_pa);
+}
+
 static int on_chunk(void *ctx, const uint8_t *data, size_t len, uint64_t file_off, uint64_t pa,
                     unsigned worker)
 {
-    (void)file_off;
     scan_ctx *sc = ctx;
     if (worker >= sc->nworkers)
         return 1;
@@ -264,9 +283,13 @@ static int on_chunk(void *ctx, const uint8_t *data, size_t len, uint64_t file_of
     tag_scan_chunk(sc, data, len, pa, worker);
     if (sc->struct_scan)
         struct_scan_chunk(sc, data, len, pa, worker);
-    if (sc->early)
+    if (sc->early && sc->per_worker[worker].n > first) {
+        ds_cand_recs *out = &sc->recs[worker];
+        ds_file_overlay(&sc->d->file, file_off, data, len); /* reads inside: no I/O */
         ds_cand_validate_batch(sc->vc, sc->early, sc->per_worker[worker].v + first,
-                               sc->per_worker[worker].n - first, &sc->recs[worker]);
+                               sc->per_worker[worker].n - first, out);
+        ds_file_overlay_clear();
+    }
     if (sc->progress)
         atomic_fetch_add_explicit(sc->progress, len, memory_order_relaxed);
     return atomic_load(&sc->capped) ? 1 : 0;
@@ -526,6 +549,7 @@ static ds_err stream_phase(scan_ctx *sc, const ds_scan_opts *o, ds_pool *pool,
         }
     }
     so.pool = pool;
+    sc->prefetch = so.odirect;
     if (o->chunk_bytes)
         so.chunk_bytes = o->chunk_bytes;
     ds_stream_stats st;
@@ -816,6 +840,8 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
 
     if (e == DS_OK && cancelled(o->cancel))
         e = DS_ERR_CANCELLED;
+    if (e == DS_OK && sc.prefetch)
+        prefetch_records(d, r);
     if (e == DS_OK && !o->no_xview)
         e = ds_xview(&vc, r, o->min_score);
     r->stats.xview_skipped = o->no_xview;

@@ -709,6 +709,60 @@ static void test_bad_extents(void **state)
     ds_file_close(&f);
 }
 
+/* The chunk in hand (ds_file_overlay): reads of the file inside the chunk
+ * come from the caller's buffer (here deliberately different bytes, to
+ * see which served them), reads that reach past either end come from the
+ * file, another file and another thread never see it, and after clearing
+ * everything comes from the file again. */
+typedef struct overlay_probe {
+    const ds_file *f;
+    uint8_t got;
+} overlay_probe;
+
+static void *overlay_other_thread(void *arg)
+{
+    overlay_probe *o = arg;
+    assert_int_equal(ds_file_read(o->f, 8192 + 100, &o->got, 1), DS_OK);
+    return NULL;
+}
+
+static void test_chunk_overlay(void **state)
+{
+    (void)state;
+    ds_file f, g;
+    assert_int_equal(ds_file_open(&f, g_path, DS_FILE_NO_MMAP, NULL), DS_OK);
+    assert_int_equal(ds_file_open(&g, g_path, DS_FILE_NO_MMAP, NULL), DS_OK);
+    static uint8_t chunk[3 * 4096];
+    memset(chunk, 0xee, sizeof(chunk));
+    ds_file_overlay(&f, 8192, chunk, sizeof(chunk));
+    uint8_t b[64];
+    /* inside, at both ends */
+    assert_int_equal(ds_file_read(&f, 8192, b, 64), DS_OK);
+    assert_int_equal(b[0], 0xee);
+    assert_int_equal(ds_file_read(&f, 8192 + sizeof(chunk) - 64, b, 64), DS_OK);
+    assert_int_equal(b[63], 0xee);
+    /* one byte past either end: the file's bytes */
+    assert_int_equal(ds_file_read(&f, 8192 + sizeof(chunk) - 63, b, 64), DS_OK);
+    assert_int_equal(b[63], expected_byte(8192 + sizeof(chunk)));
+    assert_int_equal(b[0], expected_byte(8192 + sizeof(chunk) - 63));
+    assert_int_equal(ds_file_read(&f, 8191, b, 2), DS_OK);
+    assert_int_equal(b[0], expected_byte(8191));
+    assert_int_equal(b[1], expected_byte(8192));
+    /* another open file of the same path, another thread */
+    assert_int_equal(ds_file_read(&g, 8192 + 100, b, 1), DS_OK);
+    assert_int_equal(b[0], expected_byte(8192 + 100));
+    overlay_probe pr = {&f, 0};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, overlay_other_thread, &pr), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(pr.got, expected_byte(8192 + 100));
+    ds_file_overlay_clear();
+    assert_int_equal(ds_file_read(&f, 8192 + 100, b, 1), DS_OK);
+    assert_int_equal(b[0], expected_byte(8192 + 100));
+    ds_file_close(&f);
+    ds_file_close(&g);
+}
+
 /* ds_mmap_aligned: a file of 2 MiB or more lands on a 2 MiB boundary
  * (large page-cache folios then map whole), every byte as in the file, the
  * reservation's slack on both sides is handed back (one mapping more while
@@ -880,6 +934,7 @@ int main(void)
         cmocka_unit_test(test_small_read_cache),
         cmocka_unit_test(test_lazy_mapping),
         cmocka_unit_test(test_aligned_mapping),
+        cmocka_unit_test(test_chunk_overlay),
         cmocka_unit_test(test_uring),
         cmocka_unit_test(test_mmap),
         cmocka_unit_test(test_pread),
