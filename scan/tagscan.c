@@ -95,6 +95,7 @@ sse2_kernel(tagscan_job *j, unsigned nt, unsigned align)
         tv[t] = _mm_set1_epi32((int)j->tags[t]);
     size_t q = j->slot + j->tag_off;
     while (q <= j->len && j->len - q >= SSE2_BLOCK) {
+        _mm_prefetch((const char *)((uintptr_t)(j->buf + q) + TAGSCAN_PREFETCH_AHEAD), _MM_HINT_T0);
         if (sse2_block_matches(j->buf + q, tv, nt, align) &&
             !tagscan_block_scalar(j, q - j->tag_off, SSE2_BLOCK))
             return;

@@ -70,6 +70,7 @@ avx2_kernel(tagscan_job *j, unsigned nt, unsigned align)
         tv[t] = _mm256_set1_epi32((int)j->tags[t]);
     size_t q = j->slot + j->tag_off;
     while (q <= j->len && j->len - q >= AVX2_BLOCK) {
+        _mm_prefetch((const char *)((uintptr_t)(j->buf + q) + TAGSCAN_PREFETCH_AHEAD), _MM_HINT_T0);
         if (avx2_block_matches(j->buf + q, tv, nt, align) &&
             !tagscan_block_scalar(j, q - j->tag_off, AVX2_BLOCK))
             return;
