@@ -2,7 +2,7 @@
  * scan, against a plain read() of the same file in the same run.
  *
  *     bench_stream FILE [--threads 1,2] [--backends uring,mmap,pread]
- *                  [--odirect] [--chunk MiB] [--passes N] [--bs MiB]
+ *                  [--odirect] [--chunk MiB|NNNk] [--passes N] [--bs MiB]
  *                  [--tags N] [--impl scalar|sse2|avx2] [--no-scan] [--cold]
  *
  * The whole file is one extent.  Every chunk goes through ds_tagscan
@@ -289,7 +289,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: bench_stream FILE [--threads 1,2] [--backends uring,mmap,pread] [--odirect]\n"
-            "       [--chunk MiB] [--passes N] [--bs MiB] [--tags 1-4]\n"
+            "       [--chunk MiB|NNNk] [--passes N] [--bs MiB] [--tags 1-4]\n"
             "       [--impl scalar|sse2|avx2] [--no-scan] [--cold]\n");
     exit(2);
 }
@@ -335,7 +335,9 @@ static void parse_args(int argc, char **argv, bench_args *a)
         } else if (strcmp(o, "--no-scan") == 0) {
             a->scan = 0;
         } else if (strcmp(o, "--chunk") == 0 && has) {
-            a->chunk = (size_t)strtoul(argv[++i], NULL, 10) << 20;
+            char *end;
+            a->chunk = (size_t)strtoul(argv[++i], &end, 10);
+            a->chunk <<= (*end == 'k' || *end == 'K') ? 10 : 20; /* "512k": KiB */
         } else if (strcmp(o, "--bs") == 0 && has) {
             a->bs = (size_t)strtoul(argv[++i], NULL, 10) << 20;
         } else if (strcmp(o, "--passes") == 0 && has) {

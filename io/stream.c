@@ -29,7 +29,6 @@ void ds_stream_opts_default(ds_stream_opts *o)
 {
     memset(o, 0, sizeof(*o));
     o->backend = DS_IO_AUTO;
-    o->chunk_bytes = DS_STREAM_DEFAULT_CHUNK;
 }
 
 static const char *const backend_names[] = {
@@ -253,20 +252,30 @@ static ds_err check_extents(const ds_file *f, const ds_extent *ext, size_t next,
     return DS_OK;
 }
 
-static size_t pick_chunk(const ds_stream_opts *o)
+/* Chunk size and queue depth.  Explicit values are taken (within the
+ * hard limits); automatic ones keep depth x chunk under inflight_bytes,
+ * so peak memory does not grow with the thread count: the chunk halves
+ * first (down to DS_STREAM_MIN_AUTO_CHUNK), then the queue shortens, but
+ * never below threads + 2 slots (beyond ~120 threads at 256 KiB that
+ * exceeds the bound rather than leave workers idle). */
+static void pick_shape(const ds_stream_opts *o, unsigned threads, size_t *chunk_out,
+                       unsigned *depth_out)
 {
-    size_t c = o->chunk_bytes ? o->chunk_bytes : DS_STREAM_DEFAULT_CHUNK;
-    return c > DS_STREAM_MAX_CHUNK ? DS_STREAM_MAX_CHUNK : c;
-}
-
-static unsigned pick_depth(const ds_stream_opts *o, unsigned threads, size_t chunk)
-{
-    uint64_t d = o->queue_depth ? o->queue_depth : 2 * (uint64_t)threads + 2;
+    uint64_t budget = o->inflight_bytes ? o->inflight_bytes : DS_STREAM_DEFAULT_INFLIGHT;
+    uint64_t c = o->chunk_bytes ? o->chunk_bytes : DS_STREAM_DEFAULT_CHUNK;
+    if (c > DS_STREAM_MAX_CHUNK)
+        c = DS_STREAM_MAX_CHUNK;
+    uint64_t d = o->queue_depth ? o->queue_depth : (uint64_t)threads + 4;
     if (d > DS_STREAM_MAX_DEPTH)
         d = DS_STREAM_MAX_DEPTH;
-    if (d * chunk > STREAM_MAX_INFLIGHT_BYTES)
-        d = STREAM_MAX_INFLIGHT_BYTES / chunk;
-    return d ? (unsigned)d : 1;
+    while (!o->chunk_bytes && d * c > budget && c / 2 >= DS_STREAM_MIN_AUTO_CHUNK)
+        c /= 2;
+    if (!o->queue_depth && d * c > budget) /* never fewer slots than workers + 2 */
+        d = budget / c > (uint64_t)threads + 2 ? budget / c : (uint64_t)threads + 2;
+    if (d * c > STREAM_MAX_INFLIGHT_BYTES)
+        d = STREAM_MAX_INFLIGHT_BYTES / c;
+    *chunk_out = (size_t)c;
+    *depth_out = d ? (unsigned)d : 1;
 }
 
 static ds_err run_init(stream_run *r, unsigned depth)
@@ -404,14 +413,15 @@ ds_err ds_stream_run(const ds_file *f, const ds_extent *ext, size_t next,
     r.f = f;
     r.ext = ext;
     r.next = next;
-    r.chunk = pick_chunk(opts);
+    unsigned depth;
+    pick_shape(opts, ds_pool_threads(pool), &r.chunk, &depth);
     r.cb = cb;
     r.ctx = ctx;
     r.st = st;
     r.eb = eb;
     st->threads = ds_pool_threads(pool);
     ds_pool_group_init(&r.group, pool);
-    e = run_init(&r, pick_depth(opts, st->threads, r.chunk));
+    e = run_init(&r, depth);
     if (e == DS_OK) {
         if (opts->odirect && opts->backend != DS_IO_MMAP)
             stream_open_direct(&r);

@@ -2,7 +2,7 @@
  *
  * Given an open ds_file and a list of extents {file_off, len, tag} sorted
  * by file offset, ds_stream_run reads every extent byte once, in file
- * order, as chunks of at most `chunk_bytes` (default 4 MiB).  A chunk never
+ * order, as chunks of at most `chunk_bytes` (default 4 MiB, less with many threads).  A chunk never
  * crosses an extent; the last chunk of an extent may be shorter.  Each chunk
  * is handed to a consumer callback running on a worker of a ds_pool:
  *
@@ -16,7 +16,7 @@
  * call.  Return 0 to go on, non-zero to stop the stream (stats.stopped).
  *
  * Pipeline: the calling thread is the reader.  It keeps at most
- * `queue_depth` chunks (default 2*threads+2) between "being read" and
+ * `queue_depth` chunks (default threads+4) between "being read" and
  * "being consumed"; each is a slot with its own buffer.  While workers
  * consume some slots the reader fills the others (double buffering), and
  * when every slot is busy it blocks (back-pressure), so memory is bounded
@@ -98,11 +98,22 @@ typedef int (*ds_chunk_cb)(void *ctx, const uint8_t *data, size_t len, uint64_t 
 #define DS_STREAM_DEFAULT_CHUNK (4u << 20)
 #define DS_STREAM_MAX_CHUNK (256u << 20)
 #define DS_STREAM_MAX_DEPTH 1024u
+/* What the automatic choices keep in flight (queue_depth x chunk_bytes),
+ * whatever the thread count: the chunk halves from 4 MiB down to
+ * DS_STREAM_MIN_AUTO_CHUNK, then the queue shortens (to threads+2 at
+ * least).  The mmap backend keeps up to 8 MiB more mapped between its
+ * batched page drops (stream_mmap.c). */
+#define DS_STREAM_DEFAULT_INFLIGHT (32u << 20)
+#define DS_STREAM_MIN_AUTO_CHUNK (256u << 10)
 
 typedef struct ds_stream_opts {
     ds_io_backend backend; /* DS_IO_AUTO */
-    size_t chunk_bytes;    /* 0 = DS_STREAM_DEFAULT_CHUNK; max DS_STREAM_MAX_CHUNK */
-    unsigned queue_depth;  /* slots in flight; 0 = 2*threads+2; max DS_STREAM_MAX_DEPTH */
+    size_t chunk_bytes;    /* 0 = automatic (DS_STREAM_DEFAULT_CHUNK, less when
+                              inflight_bytes asks); max DS_STREAM_MAX_CHUNK */
+    unsigned queue_depth;  /* slots in flight; 0 = threads+4 (fewer when
+                              inflight_bytes asks); max DS_STREAM_MAX_DEPTH */
+    size_t inflight_bytes; /* bound for the automatic choices above; 0 =
+                              DS_STREAM_DEFAULT_INFLIGHT */
     bool odirect;          /* uring/pread: read aligned chunks with O_DIRECT */
     ds_pool *pool;         /* shared pool, or NULL for a private one */
     unsigned threads;      /* private pool size; 0 = online CPUs */

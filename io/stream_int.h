@@ -32,6 +32,7 @@ typedef struct stream_slot {
     uint64_t file_off;
     uint64_t tag;
     size_t done;           /* uring: bytes read so far */
+    uint64_t seq;          /* mmap: chunk number, in file order */
     bool direct;           /* uring: current read went to the O_DIRECT fd */
 } stream_slot;
 

@@ -8,14 +8,24 @@
  * prefaults chunk i (MADV_POPULATE_READ; on kernels without it, WILLNEED only, and the
  * consumer takes the faults).  POPULATE_READ reports a page past end of
  * file as EFAULT instead of raising SIGBUS, which turns a shrunken file
- * into DS_ERR_TRUNCATED.  After the consumer, the job drops the chunk's
- * page-table entries (MADV_DONTNEED: the page cache keeps the data) so the
- * resident set stays near queue_depth chunks instead of the whole file. */
+ * into DS_ERR_TRUNCATED.  Consumed chunks lose their page-table entries
+ * (MADV_DONTNEED: the page cache keeps the data) so the resident set stays
+ * near queue_depth chunks instead of the whole file.  Each DONTNEED sends a
+ * TLB-shootdown interrupt to every other CPU running this process, so it is
+ * done in batches, not per chunk: jobs mark their chunk consumed in a ring
+ * indexed by chunk number, the reader advances a frontier below which all
+ * are consumed and drops [dropped_to, frontier) once it holds DROP_BATCH
+ * bytes (measured: 4 KiB-page chunks of 256 KiB spent 20 % of the CPU in
+ * shootdowns at 2 threads; with 16 threads each one reaches 15 CPUs).  The
+ * reader cuts no chunk more than `ring` chunks past the frontier, so what
+ * stays mapped is bounded by (queue_depth + DROP_BATCH/chunk) chunks even
+ * when one consumer is slow. */
 
 #define _GNU_SOURCE
 #include "stream_int.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -25,12 +35,22 @@
 #define MADV_POPULATE_READ 22
 #endif
 
+#define DROP_BATCH ((uint64_t)8 << 20)
+
 typedef struct mmap_state {
     uint8_t *base;
     size_t size;
     size_t page;
     bool populate;   /* MADV_POPULATE_READ works on this kernel */
     uint64_t ra_end; /* MADV_WILLNEED issued up to here */
+    /* consumed-chunk ring (drop_consumed) */
+    unsigned ring;
+    atomic_uchar *consumed; /* [seq % ring]: the job is done with it */
+    uint64_t *end;          /* [seq % ring]: file offset just past the chunk */
+    uint64_t next_seq;      /* number of the next chunk cut */
+    uint64_t frontier;      /* every chunk numbered below this is consumed */
+    uint64_t frontier_end;  /* file offset past the last of them */
+    uint64_t dropped_to;    /* page-aligned: mapping dropped below this */
 } mmap_state;
 
 /* Page-rounded-out [off, off+len) inside the mapping. */
@@ -45,14 +65,53 @@ static void page_span(const mmap_state *m, uint64_t off, size_t len, uint8_t **s
     *n = (size_t)(hi - lo);
 }
 
-static void drop_pages(stream_run *r, stream_slot *s)
+/* Job side: the chunk is consumed. */
+static void mark_consumed(stream_run *r, stream_slot *s)
 {
-    const mmap_state *m = r->backend_state;
-    uint8_t *p;
-    size_t n;
-    page_span(m, s->file_off, s->len, &p, &n);
-    if (n)
-        madvise(p, n, MADV_DONTNEED);
+    mmap_state *m = r->backend_state;
+    atomic_store_explicit(&m->consumed[s->seq % m->ring], 1, memory_order_release);
+}
+
+/* Reader side: advance the frontier over consumed chunks and drop what
+ * lies below it once a batch has gathered. */
+static void drop_consumed(mmap_state *m)
+{
+    while (m->frontier < m->next_seq &&
+           atomic_load_explicit(&m->consumed[m->frontier % m->ring], memory_order_acquire)) {
+        m->frontier_end = m->end[m->frontier % m->ring];
+        m->frontier++;
+    }
+    uint64_t to = m->frontier_end & ~(uint64_t)(m->page - 1);
+    if (to > m->dropped_to && to - m->dropped_to >= DROP_BATCH) {
+        madvise(m->base + m->dropped_to, (size_t)(to - m->dropped_to), MADV_DONTNEED);
+        m->dropped_to = to;
+    }
+}
+
+/* Before cutting another chunk: wait while the ring is full (the oldest
+ * chunk still with a consumer).  The job marks its chunk before it frees
+ * its slot, which signals slot_free under the lock, so a wait started
+ * after the check below cannot miss it. */
+static void wait_ring_space(stream_run *r, mmap_state *m)
+{
+    drop_consumed(m);
+    while (m->next_seq - m->frontier >= m->ring && !stream_stopped(r)) {
+        pthread_mutex_lock(&r->lock);
+        if (!atomic_load_explicit(&m->consumed[m->frontier % m->ring], memory_order_acquire) &&
+            !stream_stopped(r))
+            pthread_cond_wait(&r->slot_free, &r->lock);
+        pthread_mutex_unlock(&r->lock);
+        drop_consumed(m);
+    }
+}
+
+static bool ring_init(stream_run *r, mmap_state *m)
+{
+    uint64_t batch = DROP_BATCH / r->chunk + 1;
+    m->ring = r->depth + (unsigned)(batch < 4096 ? batch : 4096);
+    m->consumed = calloc(m->ring, sizeof(*m->consumed));
+    m->end = calloc(m->ring, sizeof(*m->end));
+    return m->consumed && m->end;
 }
 
 /* Extend asynchronous read-ahead to queue_depth chunks past this one. */
@@ -123,11 +182,15 @@ static ds_err mmap_loop(stream_run *r, mmap_state *m)
 {
     ds_err e = DS_OK;
     while (!stream_stopped(r) && stream_has_more(r)) {
+        wait_ring_space(r, m);
         stream_slot *s = stream_slot_take(r, true);
         if (stream_stopped(r) || !stream_cut_chunk(r, s)) {
             stream_slot_put(r, s);
             break;
         }
+        s->seq = m->next_seq++;
+        m->end[s->seq % m->ring] = s->file_off + s->len;
+        atomic_store_explicit(&m->consumed[s->seq % m->ring], 0, memory_order_relaxed);
         uint64_t t1 = stream_now_ns();
         e = prepare_chunk(r, m, s);
         r->st->read_ns += stream_now_ns() - t1;
@@ -155,13 +218,21 @@ ds_err stream_mmap_run(stream_run *r, bool *unavailable)
     }
     if (r->direct_fd >= 0)
         stream_note_fallback(r, "O_DIRECT does not apply to mmap");
+    if (!ring_init(r, &m)) {
+        free(m.consumed);
+        free(m.end);
+        munmap(m.base, m.size);
+        return ds_fail(r->eb, DS_ERR_NOMEM, "stream: out of memory");
+    }
     r->backend_state = &m;
-    r->after_consume = drop_pages;
+    r->after_consume = mark_consumed;
     e = mmap_loop(r, &m);
     /* Jobs still reference the mapping: drain them before unmapping. */
     ds_pool_wait(&r->group);
     r->after_consume = NULL;
     r->backend_state = NULL;
     munmap(m.base, m.size);
+    free(m.consumed);
+    free(m.end);
     return e;
 }

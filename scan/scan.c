@@ -550,8 +550,8 @@ static ds_err stream_phase(scan_ctx *sc, const ds_scan_opts *o, ds_pool *pool,
     }
     so.pool = pool;
     sc->prefetch = so.odirect;
-    if (o->chunk_bytes)
-        so.chunk_bytes = o->chunk_bytes;
+    so.chunk_bytes = o->chunk_bytes;
+    so.inflight_bytes = o->inflight_bytes;
     ds_stream_stats st;
     ds_err e = ds_stream_run(&sc->d->file, ev.v, ev.n, &so, on_chunk, sc, &st, eb);
     free(ev.v);

@@ -52,7 +52,9 @@ typedef struct ds_scan_opts {
     bool odirect;            /* O_DIRECT reads for cold data (uring) */
     unsigned threads;        /* 0 = all online CPUs (ignored if pool given) */
     struct ds_pool *pool;    /* shared worker pool, or NULL for a private one */
-    size_t chunk_bytes;      /* 0 = default (4 MiB) */
+    size_t chunk_bytes;      /* 0 = automatic (4 MiB, less with many threads) */
+    size_t inflight_bytes;   /* stream memory in flight; 0 = default (32 MiB,
+                                io/stream.h DS_STREAM_DEFAULT_INFLIGHT) */
     int min_score;           /* report objects scoring >= this (0..100) */
     bool no_struct_scan;     /* tag scan only */
     bool struct_all_pages;   /* structure scan on every page, not only

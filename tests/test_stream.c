@@ -709,6 +709,160 @@ static void test_bad_extents(void **state)
     ds_file_close(&f);
 }
 
+/* Automatic chunk size and queue depth: whatever the thread count, depth
+ * x chunk stays within the in-flight bound (default 32 MiB) as long as
+ * threads + 2 slots of 256 KiB fit, never fewer slots than threads + 2,
+ * the chunk never under 256 KiB; explicit values are taken as given; a
+ * smaller inflight_bytes is honoured. */
+static int count_cb(void *ctx, const uint8_t *data, size_t len, uint64_t off, uint64_t tag,
+                    unsigned worker)
+{
+    (void)ctx, (void)data, (void)len, (void)off, (void)tag, (void)worker;
+    return 0;
+}
+
+static void test_auto_shape(void **state)
+{
+    (void)state;
+    ds_file f;
+    assert_int_equal(ds_file_open(&f, g_path, 0, NULL), DS_OK);
+    static const unsigned threads[] = {1, 2, 4, 16, 64};
+    for (unsigned k = 0; k < sizeof(threads) / sizeof(threads[0]); k++) {
+        for (int explicit_chunk = 0; explicit_chunk < 2; explicit_chunk++) {
+            ds_stream_opts o;
+            ds_stream_opts_default(&o);
+            o.backend = DS_IO_PREAD;
+            o.threads = threads[k];
+            if (explicit_chunk)
+                o.chunk_bytes = 3u << 20;
+            ds_stream_stats st;
+            assert_int_equal(ds_stream_run(&f, test_extents, NEXT, &o, count_cb, NULL, &st, NULL),
+                             DS_OK);
+            uint64_t inflight = (uint64_t)st.queue_depth * st.chunk_bytes;
+            assert_true(st.queue_depth >= threads[k] + 2);
+            if (explicit_chunk) {
+                assert_int_equal(st.chunk_bytes, 3u << 20);
+                continue;
+            }
+            assert_true(st.chunk_bytes >= DS_STREAM_MIN_AUTO_CHUNK);
+            assert_true(st.chunk_bytes <= DS_STREAM_DEFAULT_CHUNK);
+            if ((uint64_t)(threads[k] + 2) * DS_STREAM_MIN_AUTO_CHUNK <= DS_STREAM_DEFAULT_INFLIGHT)
+                assert_true(inflight <= DS_STREAM_DEFAULT_INFLIGHT);
+            if (threads[k] <= 2) /* room for the full 4 MiB chunks */
+                assert_int_equal(st.chunk_bytes, DS_STREAM_DEFAULT_CHUNK);
+        }
+    }
+    ds_stream_opts o;
+    ds_stream_opts_default(&o);
+    o.backend = DS_IO_PREAD;
+    o.threads = 2;
+    o.inflight_bytes = 8u << 20;
+    ds_stream_stats st;
+    assert_int_equal(ds_stream_run(&f, test_extents, NEXT, &o, count_cb, NULL, &st, NULL), DS_OK);
+    assert_true((uint64_t)st.queue_depth * st.chunk_bytes <= (8u << 20));
+    assert_int_equal(st.chunk_bytes, 1u << 20);
+    ds_file_close(&f);
+}
+
+/* The mmap backend drops the pages of consumed chunks in batches: over a
+ * 96 MiB file in 256 KiB chunks the file pages mapped into the process
+ * (RssFile) stay within queue_depth chunks + 8 MiB (+ 8 MiB for 2 MiB
+ * folios mapped whole) however long the
+ * file; and when the first chunk's consumer is slow while the others race
+ * ahead, the reader waits for it (the stream still ends, every byte seen
+ * once, none of its pages dropped while it works) instead of mapping on
+ * without bound. */
+typedef struct rss_ctx {
+    _Atomic uint64_t max_kib;
+    _Atomic uint64_t bytes;
+    uint64_t first_off;
+    unsigned slow_first_us;
+    unsigned unmapped_in_use; /* pages of the slow chunk gone while it slept */
+} rss_ctx;
+
+/* Pages of [p, p+len) not mapped in this process (pagemap "present" bit). */
+static unsigned pages_not_present(const uint8_t *p, size_t len)
+{
+    int fd = open("/proc/self/pagemap", O_RDONLY);
+    assert_true(fd >= 0);
+    unsigned missing = 0;
+    for (uintptr_t a = (uintptr_t)p & ~(uintptr_t)4095; a < (uintptr_t)p + len; a += 4096) {
+        uint64_t e = 0;
+        assert_int_equal(pread(fd, &e, 8, (off_t)(a / 4096 * 8)), 8);
+        missing += !(e >> 63);
+    }
+    close(fd);
+    return missing;
+}
+
+static uint64_t rss_file_kib(void)
+{
+    char buf[4096];
+    int fd = open("/proc/self/status", O_RDONLY);
+    assert_true(fd >= 0);
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    assert_true(n > 0);
+    buf[n] = 0;
+    const char *p = strstr(buf, "RssFile:");
+    assert_non_null(p);
+    return strtoull(p + 8, NULL, 10);
+}
+
+static int rss_cb(void *ctx, const uint8_t *data, size_t len, uint64_t off, uint64_t tag,
+                  unsigned worker)
+{
+    (void)tag, (void)worker;
+    rss_ctx *c = ctx;
+    volatile uint8_t sink = 0;
+    for (size_t i = 0; i < len; i += 4096)
+        sink ^= data[i];
+    (void)sink;
+    if (off == c->first_off && c->slow_first_us) {
+        usleep(c->slow_first_us);
+        c->unmapped_in_use = pages_not_present(data, len); /* dropped under our feet? */
+    }
+    uint64_t kib = rss_file_kib(), cur = atomic_load(&c->max_kib);
+    while (kib > cur && !atomic_compare_exchange_weak(&c->max_kib, &cur, kib))
+        ;
+    atomic_fetch_add(&c->bytes, len);
+    return 0;
+}
+
+static void test_mmap_pages_dropped(void **state)
+{
+    (void)state;
+    char path[256];
+    const uint64_t size = 96u << 20;
+    make_file(path, sizeof(path), size);
+    ds_file f;
+    assert_int_equal(ds_file_open(&f, path, 0, NULL), DS_OK);
+    ds_extent whole = {.file_off = 0, .len = size, .tag = 0};
+    for (unsigned slow = 0; slow < 2; slow++) {
+        ds_stream_opts o;
+        ds_stream_opts_default(&o);
+        o.backend = DS_IO_MMAP;
+        o.threads = 2;
+        o.chunk_bytes = 256u << 10;
+        rss_ctx c = {.first_off = 0, .slow_first_us = slow ? 300000 : 0};
+        uint64_t base = rss_file_kib();
+        ds_stream_stats st;
+        assert_int_equal(ds_stream_run(&f, &whole, 1, &o, rss_cb, &c, &st, NULL), DS_OK);
+        assert_int_equal(atomic_load(&c.bytes), size);
+        assert_int_equal(c.unmapped_in_use, 0);
+        /* + 2 MiB page-cache folios mapped whole (one PMD entry) around
+         * the chunks in flight and at the last drop's edge */
+        uint64_t bound_kib = ((uint64_t)st.queue_depth * st.chunk_bytes + (8u << 20) +
+                              2 * st.chunk_bytes + (8u << 20)) / 1024;
+        uint64_t grew = atomic_load(&c.max_kib) > base ? atomic_load(&c.max_kib) - base : 0;
+        if (grew > bound_kib + 1024)
+            fail_msg("slow=%u: %" PRIu64 " KiB of file pages mapped, bound %" PRIu64, slow, grew,
+                     bound_kib);
+    }
+    ds_file_close(&f);
+    unlink(path);
+}
+
 /* The chunk in hand (ds_file_overlay): reads of the file inside the chunk
  * come from the caller's buffer (here deliberately different bytes, to
  * see which served them), reads that reach past either end come from the
@@ -935,6 +1089,8 @@ int main(void)
         cmocka_unit_test(test_lazy_mapping),
         cmocka_unit_test(test_aligned_mapping),
         cmocka_unit_test(test_chunk_overlay),
+        cmocka_unit_test(test_auto_shape),
+        cmocka_unit_test(test_mmap_pages_dropped),
         cmocka_unit_test(test_uring),
         cmocka_unit_test(test_mmap),
         cmocka_unit_test(test_pread),

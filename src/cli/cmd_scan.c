@@ -53,8 +53,6 @@ typedef struct scan_cli {
     bool wide;                 /* --wide (table): view columns and Offset(P) */
 } scan_cli;
 
-/* Stream buffers of all dumps in flight stay under this (see chunk_for). */
-#define INFLIGHT_BUFFER_MAX ((uint64_t)2 << 30)
 
 /* Results estimated above this many bytes of encoded records are written
  * straight from the scan result at their turn instead of being buffered.
@@ -720,20 +718,6 @@ typedef struct scan_run {
     uint64_t procs, hidden, threads;
 } scan_run;
 
-/* Stream chunk size when several dumps are in flight: each stream keeps
- * about 2*workers+2 chunks, so with many jobs and workers the default
- * 4 MiB would multiply into tens of GiB.  Keep the total under
- * INFLIGHT_BUFFER_MAX, at least 256 KiB, a multiple of 64 KiB. */
-static size_t chunk_for(unsigned jobs, unsigned workers)
-{
-    uint64_t per_stream = 2 * (uint64_t)workers + 2;
-    uint64_t c = INFLIGHT_BUFFER_MAX / ((uint64_t)jobs * per_stream);
-    c &= ~(uint64_t)0xffff;
-    if (c >= DS_STREAM_DEFAULT_CHUNK)
-        return 0; /* the default fits */
-    return c < (256u << 10) ? (256u << 10) : (size_t)c;
-}
-
 static ds_err scan_start(void *ctx, ds_writer *w, ds_pool *pool, unsigned jobs,
                          const atomic_bool *cancel, ds_errbuf *eb)
 {
@@ -742,8 +726,10 @@ static ds_err scan_start(void *ctx, ds_writer *w, ds_pool *pool, unsigned jobs,
     sr->so.pool = pool;
     sr->so.cancel = cancel;
     (void)eb;
+    /* Several dumps in flight share the stream memory one dump may use,
+     * so peak memory does not grow with --jobs either. */
     if (jobs > 1)
-        sr->so.chunk_bytes = chunk_for(jobs, ds_pool_threads(pool));
+        sr->so.inflight_bytes = DS_STREAM_DEFAULT_INFLIGHT / jobs;
     return DS_OK;
 }
 
