@@ -93,6 +93,9 @@ enum ds_syscall_source {
     DS_SYSCALL_TRAP_FRAME, /* the system-call trap frame's Rax/Eax (XP has no field) */
 };
 
+/* ds_proc/ds_thread.type_byte when the body could not be read. */
+#define DS_TYPE_BYTE_UNREAD 0xffffu
+
 typedef struct ds_proc {
     uint64_t eprocess_va;      /* DS_NO_VALUE if unknown */
     uint64_t eprocess_pa;      /* DS_NO_VALUE if never located physically */
@@ -119,6 +122,8 @@ typedef struct ds_proc {
     bool unlinked, terminated, hidden;
     uint32_t reasons;          /* ds_reason bits */
     uint32_t thread_count;     /* threads found that name this process */
+    uint16_t type_byte;        /* body byte 0 (Header.Type) as validation read
+                                  it, DS_TYPE_BYTE_UNREAD if not read */
 } ds_proc;
 
 typedef struct ds_thread {
@@ -137,6 +142,10 @@ typedef struct ds_thread {
     uint64_t trap_frame;
     uint64_t rip, rsp;         /* from the trap frame; DS_NO_VALUE unknown */
     uint32_t cross_flags;
+    uint16_t type_byte;        /* as in ds_proc */
+    uint64_t list_flink;       /* ThreadListEntry.Flink as validation read it
+                                  (DS_NO_VALUE: not read); the cross-view
+                                  walks the thread lists through it */
     int score;
     uint32_t failed;
     uint32_t sources;

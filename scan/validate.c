@@ -557,9 +557,12 @@ int ds_validate_process(const ds_vctx *vc, uint64_t body_pa, uint64_t body_va, d
     o->eprocess_va = body_va;
     o->pool_pa = DS_NO_VALUE;
     o->session_id = UINT32_MAX;
+    o->type_byte = DS_TYPE_BYTE_UNREAD;
     if (!p)
         return 0;
     size_t got = read_body_common(vc, body_pa, body_va, true, b, cap, &failed);
+    if (got && body_va != DS_NO_VALUE) /* read at its VA, as the cross-view would */
+        o->type_byte = b[0];
 
     if (in_read(got, p->ep_pid, vc->ptr))
         o->pid = ds_vctx_rdptr(vc, b, p->ep_pid);
@@ -668,9 +671,15 @@ int ds_validate_thread(const ds_vctx *vc, uint64_t body_pa, uint64_t body_va, ds
     o->ethread_va = body_va;
     o->pool_pa = DS_NO_VALUE;
     o->rip = o->rsp = DS_NO_VALUE;
+    o->list_flink = DS_NO_VALUE;
+    o->type_byte = DS_TYPE_BYTE_UNREAD;
     if (!p)
         return 0;
     size_t got = read_body_common(vc, body_pa, body_va, false, b, cap, &failed);
+    if (got && body_va != DS_NO_VALUE) /* read at its VA, as the cross-view would */
+        o->type_byte = b[0];
+    if (have(p->et_thread_list) && in_read(got, p->et_thread_list, vc->ptr))
+        o->list_flink = ds_vctx_rdptr(vc, b, p->et_thread_list);
 
     if (in_read(got, p->et_cid_pid, vc->ptr))
         o->pid = ds_vctx_rdptr(vc, b, p->et_cid_pid);

@@ -220,10 +220,12 @@ static bool try_va(xv *x, ds_proc *o, uint64_t va)
     uint64_t pa = pa_of(x, va);
     if (pa == o->eprocess_pa) {
         o->eprocess_va = va;
+        o->type_byte = DS_TYPE_BYTE_UNREAD; /* read at another address */
         return true;
     }
     if (pa == DS_NO_VALUE) {
         o->eprocess_va = va;
+        o->type_byte = DS_TYPE_BYTE_UNREAD;
         o->reasons |= DS_RSN_KERNEL_UNMAPPED;
         return true;
     }
@@ -610,6 +612,21 @@ static void mark_list_gaps(xv *x)
 
 /* ---- threads ------------------------------------------------------------ */
 
+/* Flink of the thread list entry at cur: from the record of the thread
+ * it belongs to (at >= 0), which validation read at that same address,
+ * else read now.  Charged alike either way, so the work bound falls at
+ * the same step. */
+static bool next_in_list(xv *x, uint64_t cur, long at, uint64_t *next)
+{
+    if (at >= 0 && x->r->threads[at].list_flink != DS_NO_VALUE) {
+        if (!charge(x, 1))
+            return false;
+        *next = x->r->threads[at].list_flink;
+        return true;
+    }
+    return rdptr(x, cur, next);
+}
+
 static void thread_lists(xv *x)
 {
     const ds_profile *p = x->p;
@@ -622,16 +639,17 @@ static void thread_lists(xv *x)
         if (va == DS_NO_VALUE || x->r->procs[i].score < 0)
             continue;
         uint64_t head = va + p->ep_thread_list, cur = head;
+        long at = -1; /* the thread record whose list entry is at cur */
         u64map seen;
         if (!map_init(&seen, 64))
             return;
         while (budget--) {
             uint64_t next;
-            if (!rdptr(x, cur, &next) || !kptr(x, next) || next == head ||
+            if (!next_in_list(x, cur, at, &next) || !kptr(x, next) || next == head ||
                 map_get(&seen, next, NULL))
                 break;
             map_put(&seen, next, 0);
-            thread_at_va(x, next - p->et_thread_list, DS_VIEW_THREADLIST);
+            at = thread_at_va(x, next - p->et_thread_list, DS_VIEW_THREADLIST);
             cur = next;
         }
         map_free(&seen);
@@ -675,6 +693,22 @@ static bool first_visit(cid_walk *w, uint64_t page_va)
     return true;
 }
 
+/* Type byte of the object at va when a record there was validated at
+ * that address (the same byte a read would give, without the read). */
+static bool known_type(const xv *x, uint64_t va, uint8_t *type)
+{
+    uint32_t idx;
+    uint16_t t = DS_TYPE_BYTE_UNREAD;
+    if (map_get(&x->proc_by_va, va, &idx))
+        t = x->r->procs[idx].type_byte;
+    else if (map_get(&x->thread_by_va, va, &idx))
+        t = x->r->threads[idx].type_byte;
+    if (t == DS_TYPE_BYTE_UNREAD)
+        return false;
+    *type = (uint8_t)t;
+    return true;
+}
+
 static void cid_leaf(cid_walk *w, uint64_t page_va, uint64_t first_index)
 {
     uint8_t page[DS_PAGE_SIZE];
@@ -696,7 +730,8 @@ static void cid_leaf(cid_walk *w, uint64_t page_va, uint64_t first_index)
         if (w->to_header)
             obj += w->x->p->oh_body;
         uint8_t type;
-        if (!charge(w->x, 1) || ds_kread(w->x->vc->d, obj, &type, 1) != DS_OK) {
+        if (!charge(w->x, 1) ||
+            (!known_type(w->x, obj, &type) && ds_kread(w->x->vc->d, obj, &type, 1) != DS_OK)) {
             /* body not mapped: a record placed at this VA by its list
              * neighbours (resolve_unmapped) is still named by the table */
             uint32_t known;

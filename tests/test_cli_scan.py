@@ -106,7 +106,7 @@ def check_process(tag, p, t, user_pages):
           f"{tag} {t['name']}: failed_checks {p['failed_checks']}")
 
 
-def check_thread(tag, r, t):
+def check_thread(tag, r, t, owner):
     want = {
         "tid": t["tid"], "pid": t["pid"], "ethread_va": t["ethread_va"],
         "ethread_pa": t["ethread_pa"], "start_address": t["start_address"],
@@ -125,6 +125,15 @@ def check_thread(tag, r, t):
         check(r[k] == v, f"{tag} thread {t['tid']}: {k} = {r[k]!r}, truth {v!r}")
     check((r["wait_reason_name"] is not None) == (t["state"] == 5),
           f"{tag} thread {t['tid']}: wait_reason_name {r['wait_reason_name']!r}")
+    # the kernel's own views of the thread: its process's thread list
+    # (dumpgen links every live thread there; the list of the process on
+    # a page no kernel PTE maps cannot be read) and the CID table when the
+    # truth says it is in it
+    listed = t["alive"] and owner is not None and owner["category"] != "unmapped"
+    check(("threadlist" in r["sources"]) == listed,
+          f"{tag} thread {t['tid']}: sources {r['sources']}, in its process's list {listed}")
+    check(("cid" in r["sources"]) == t["in_cid_table"],
+          f"{tag} thread {t['tid']}: sources {r['sources']}, in_cid_table {t['in_cid_table']}")
 
 
 def check_driver(tag, d, t, kdbg):
@@ -163,7 +172,8 @@ def one_dump(binary, dumpgen, tmp, key, fmt, seed):
         r = threads.get(tt["ethread_va"])
         check(r is not None, f"{tag}: thread {tt['tid']} missing")
         if r:
-            check_thread(tag, r, tt)
+            owner = next((p for p in t["process"] if p["pid"] == tt["pid"]), None)
+            check_thread(tag, r, tt, owner)
     drivers = {d["base"]: d for d in by.get("driver", [])}
     check(len(drivers) == len(t["driver"]), f"{tag}: driver count")
     for td in t["driver"]:
