@@ -15,21 +15,11 @@
 
 static _Atomic uint64_t next_cache_id = 1;
 
-ds_err ds_file_open(ds_file *f, const char *path, unsigned flags, ds_errbuf *eb)
+/* Check what fd is and take it over (closed here on failure). */
+static ds_err adopt_fd(ds_file *f, int fd, unsigned flags, ds_errbuf *eb)
 {
     struct stat st;
 
-    memset(f, 0, sizeof(*f));
-    f->fd = -1;
-    /* O_NONBLOCK: opening a FIFO (or a device that waits for a carrier)
-     * must not block; anything but a regular file or block device is
-     * refused below before a byte is read. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        if (errno == EISDIR)
-            return ds_fail(eb, DS_ERR_ISDIR, "is a directory");
-        return ds_fail(eb, DS_ERR_IO, "open: %s", strerror(errno));
-    }
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
@@ -64,6 +54,33 @@ ds_err ds_file_open(ds_file *f, const char *path, unsigned flags, ds_errbuf *eb)
     f->mappable = !(flags & DS_FILE_NO_MMAP) && size <= (uint64_t)SIZE_MAX;
     return DS_OK;
 }
+
+ds_err ds_file_open(ds_file *f, const char *path, unsigned flags, ds_errbuf *eb)
+{
+    memset(f, 0, sizeof(*f));
+    f->fd = -1;
+    /* O_NONBLOCK: opening a FIFO (or a device that waits for a carrier)
+     * must not block; anything but a regular file or block device is
+     * refused below before a byte is read. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        if (errno == EISDIR)
+            return ds_fail(eb, DS_ERR_ISDIR, "is a directory");
+        return ds_fail(eb, DS_ERR_IO, "open: %s", strerror(errno));
+    }
+    return adopt_fd(f, fd, flags, eb);
+}
+
+ds_err ds_file_open_fd(ds_file *f, int fd, unsigned flags, ds_errbuf *eb)
+{
+    memset(f, 0, sizeof(*f));
+    f->fd = -1;
+    int own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (own < 0)
+        return ds_fail(eb, DS_ERR_IO, "dup: %s", strerror(errno));
+    return adopt_fd(f, own, flags, eb);
+}
+
 
 /* mmap the whole file read-only at a 2 MiB-aligned address.  Aligned,
  * the page cache's large folios map with whole page-table pages at a time

@@ -38,6 +38,10 @@ enum {
 };
 
 ds_err ds_file_open(ds_file *f, const char *path, unsigned flags, ds_errbuf *eb);
+/* The same for a file the caller already has open: fd is duplicated (the
+ * caller keeps and closes its own), so what is read is exactly the file
+ * the caller looked at, however its path changes meanwhile. */
+ds_err ds_file_open_fd(ds_file *f, int fd, unsigned flags, ds_errbuf *eb);
 void ds_file_close(ds_file *f);
 
 /* Files up to this size are read through the mapping; larger ones with

@@ -1469,8 +1469,10 @@ ds_err ds_dump_open(ds_dump **out, const char *path, const ds_dump_opts *opts,
     d->dump_type_name = "unknown";
     d->path = strdup(path);
     ds_err e = d->path ? DS_OK : ds_fail(eb, DS_ERR_NOMEM, "cannot copy the path");
+    unsigned ff = opts ? opts->file_flags : 0;
     if (!e)
-        e = ds_file_open(&d->file, path, opts ? opts->file_flags : 0, eb);
+        e = opts && opts->use_fd ? ds_file_open_fd(&d->file, opts->fd, ff, eb)
+                                 : ds_file_open(&d->file, path, ff, eb);
     open_ctx cx = { .opts = opts };
     if (!e)
         e = detect_and_map(d, &cx, eb);

@@ -114,6 +114,10 @@ typedef struct ds_triage {
 typedef struct ds_dump_opts {
     unsigned file_flags;        /* DS_FILE_* */
     const char *force_profile;  /* offsets.json key, or NULL */
+    bool use_fd;                /* read fd (duplicated; the caller keeps it)
+                                   instead of opening path again; path then
+                                   only names the dump */
+    int fd;
 } ds_dump_opts;
 
 /* Limits that keep hostile input from costing unbounded time or memory. */

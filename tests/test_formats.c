@@ -16,6 +16,7 @@
 
 #include <elf.h>
 #include <limits.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1360,6 +1361,43 @@ static void test_bad_files(void **state)
     free(z);
 }
 
+/* ds_dump_opts.use_fd: the caller's open file is read (the path only names
+ * it: here a path that does not exist), through a duplicate, so the
+ * caller's descriptor stays open and its own after the dump is closed;
+ * a directory or a FIFO handed over is refused as when opened by path. */
+static void test_open_by_fd(void **state)
+{
+    (void)state;
+    char path[PATH_MAX + 16], missing[PATH_MAX + 16], fifo[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/byfd.bin", g_dir);
+    snprintf(missing, sizeof(missing), "%s/not-there.dmp", g_dir);
+    write_file(path, "hello, world\n", 13);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    unlink(path); /* gone by name: only the descriptor reaches it */
+    ds_dump_opts o = {.use_fd = true, .fd = fd};
+    ds_dump *d = (ds_dump *)0x1;
+    ds_errbuf eb = { "" };
+    assert_int_equal(ds_dump_open(&d, missing, &o, &eb), DS_ERR_FORMAT);
+    assert_non_null(strstr(eb.msg, "unknown format"));
+    assert_null(d);
+    assert_int_equal(fcntl(fd, F_GETFD) >= 0, 1); /* still the caller's */
+    close(fd);
+    int dfd = open(g_dir, O_RDONLY | O_DIRECTORY);
+    assert_true(dfd >= 0);
+    o.fd = dfd;
+    assert_int_equal(ds_dump_open(&d, missing, &o, &eb), DS_ERR_ISDIR);
+    close(dfd);
+    snprintf(fifo, sizeof(fifo), "%s/byfd.fifo", g_dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    int ffd = open(fifo, O_RDONLY | O_NONBLOCK);
+    assert_true(ffd >= 0);
+    o.fd = ffd;
+    assert_int_equal(ds_dump_open(&d, fifo, &o, &eb), DS_ERR_UNSUPPORTED);
+    close(ffd);
+    unlink(fifo);
+}
+
 /* ------------------------------------------------------ mutation loop */
 
 static uint64_t rng_state = 0x243f6a8885a308d3ull;
@@ -1514,6 +1552,7 @@ int main(void)
         cmocka_unit_test(test_kernel_bootstrap_full64),
         cmocka_unit_test(test_kernel_bootstrap_raw_and_elf),
         cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_open_by_fd),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_utf16),
         cmocka_unit_test(test_names),

@@ -399,7 +399,7 @@ static void analyze_process(void *ctx, unsigned slot, const run_input *in, run_o
 {
     (void)slot;
     analyze_run *ar = ctx;
-    ds_dump_opts dopts = {.file_flags = 0, .force_profile = ar->o->profile};
+    ds_dump_opts dopts = run_dump_opts(in, ar->o->profile);
     ds_errbuf eb = {{0}};
     ds_dump *d = NULL;
     ds_err e = ds_dump_open(&d, in->path, &dopts, &eb);

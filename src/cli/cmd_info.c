@@ -116,7 +116,7 @@ static void info_process(void *ctx, unsigned slot, const run_input *in, run_out 
 {
     (void)slot;
     info_run *ir = ctx;
-    ds_dump_opts dopts = {.file_flags = 0, .force_profile = ir->o->profile};
+    ds_dump_opts dopts = run_dump_opts(in, ir->o->profile);
     ds_errbuf eb = {{0}};
     ds_dump *d = NULL;
     ds_err e = ds_dump_open(&d, in->path, &dopts, &eb);

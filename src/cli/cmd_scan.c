@@ -761,7 +761,7 @@ static void scan_process(void *ctx, unsigned slot, const run_input *in, run_out 
     so.progress_bytes = in->progress;
     const scan_cli *o = sr->o;
     const char *path = in->path;
-    ds_dump_opts dopts = {.file_flags = 0, .force_profile = o->ro.profile};
+    ds_dump_opts dopts = run_dump_opts(in, o->ro.profile);
     ds_errbuf eb = {{0}};
     ds_dump *d = NULL;
     ds_err e = ds_dump_open(&d, path, &dopts, &eb);

@@ -175,8 +175,17 @@ static uint64_t now_ns(void)
  * state key of path.  0 when read, 1 when path is not a regular file, -1
  * when it cannot be opened (the command's open then says why).
  * O_NONBLOCK: opening a FIFO must not hang the run. */
-static int read_identity(const char *path, run_job *j, bool want_path_key)
+ds_dump_opts run_dump_opts(const run_input *in, const char *force_profile)
 {
+    return (ds_dump_opts){.force_profile = force_profile, .use_fd = in->fd >= 0, .fd = in->fd};
+}
+
+/* Open the dump, read its identity (dump_id, state key); 0 with the file
+ * left open in *fd_out for the command, 1 when it is not a regular file,
+ * -1 when it cannot be opened or read. */
+static int read_identity(const char *path, run_job *j, bool want_path_key, int *fd_out)
+{
+    *fd_out = -1;
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
         return -1;
@@ -193,7 +202,7 @@ static int read_identity(const char *path, run_job *j, bool want_path_key)
     uint64_t size = (uint64_t)st.st_size;
     size_t want = size < 8192 ? (size_t)size : 8192, got;
     ds_pread_full(fd, head, want, 0, &got);
-    close(fd);
+    *fd_out = fd;
     /* XXH3 of the head (only when fully read) followed by the size: one
      * call over both, the same value the streaming form gave */
     size_t n = got == want ? want : 0;
@@ -239,7 +248,8 @@ static bulk_result process_input(void *ctx, unsigned slot, size_t index)
                  strerror(in->walk_errno));
         job_fail(j, DS_ERR_IO, msg);
     } else {
-        int id = read_identity(in->path, j, rc->state != NULL);
+        int fd = -1;
+        int id = read_identity(in->path, j, rc->state != NULL, &fd);
         if (id == 1) {
             job_fail(j, DS_ERR_UNSUPPORTED, "not a regular file");
         } else if (id == 0 && rc->state && bulk_state_has(rc->state, &j->key)) {
@@ -248,7 +258,7 @@ static bulk_result process_input(void *ctx, unsigned slot, size_t index)
             run_input ri = {.path = in->path, .dump_id = j->has_id ? j->id : NULL,
                             .index = index, .rec = &rc->slots[slot].rec,
                             .text = &rc->slots[slot].text,
-                            .progress = rc->live ? &rc->live[slot] : NULL};
+                            .progress = rc->live ? &rc->live[slot] : NULL, .fd = fd};
             rc->cmd->process(rc->cmd->ctx, slot, &ri, &j->out);
             if (j->out.err == DS_ERR_CANCELLED)
                 j->outcome = BULK_CANCELLED;
@@ -257,6 +267,8 @@ static bulk_result process_input(void *ctx, unsigned slot, size_t index)
             else
                 j->outcome = BULK_OK;
         }
+        if (fd >= 0)
+            close(fd);
     }
     res.payload = j;
     res.outcome = j->outcome;
@@ -325,7 +337,8 @@ static bool write_job(void *ctx, size_t index, void *payload)
     }
     ds_err e = DS_OK;
     if (!rc->output_failed && !rc->state_failed) {
-        run_input ri = {.path = in->path, .dump_id = j->has_id ? j->id : NULL, .index = index};
+        run_input ri = {.path = in->path, .dump_id = j->has_id ? j->id : NULL, .index = index,
+                        .fd = -1};
         if (j->outcome == BULK_FAILED)
             e = emit_error(rc, in->path, j);
         else if (j->outcome == BULK_OK)

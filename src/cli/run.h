@@ -35,6 +35,7 @@
 #include <stdatomic.h>
 
 #include "../dserr.h"
+#include "../dump.h"
 
 /* Options every command shares (parsed by run_parse_opt). */
 typedef struct run_opts {
@@ -107,7 +108,15 @@ typedef struct run_input {
     _Atomic uint64_t *progress; /* bytes of this dump read so far: a command
                                  * that streams a dump adds to it per chunk,
                                  * so progress moves inside a large dump */
+    int fd;                    /* the dump, open since its dump_id was read,
+                                * or -1: commands open it through this
+                                * (run_dump_opts), so the dump read is the
+                                * one identified; run.c closes it */
 } run_input;
+
+/* ds_dump_opts for opening in's dump: its open descriptor when it has
+ * one, the given profile key. */
+ds_dump_opts run_dump_opts(const run_input *in, const char *force_profile);
 
 /* What process() leaves for one dump. */
 typedef struct run_out {
