@@ -13,9 +13,10 @@
  *
  * Phase 2 (p2v): the pages holding hits get their kernel VA from the
  * kernel page tables (p2v.h).  Normally this map is made before the
- * stream, for every kernel-mapped page (start_early), so that
+ * stream, for every kernel-mapped page (start_early), so that phase 3 can
+ * run inside phase 1.
  *
- * Phase 3 (validate) runs inside phase 1: each worker validates the
+ * Phase 3 (validate): each worker validates the
  * candidates of the chunk it just searched (candval.h) and keeps the
  * accepted records, so little is left after the last byte is read.  When
  * the kernel maps too many pages for that map, the VAs come from one walk
@@ -25,7 +26,8 @@
  * hits are bodies already.  Both collapse to one record per body
  * physical address; records scoring below min_score are dropped.
  *
- * Phase 4 (cross-view): xview.c.
+ * Phase 4 (cross-view): xview.c.  With O_DIRECT reads the pages of the
+ * records found are prefetched first (prefetch_records).
  *
  * Output is sorted by physical address (then VA), so it does not depend on
  * thread scheduling. */
