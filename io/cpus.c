@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "cpus.h"
 
+#include <stdatomic.h>
+
 #include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -132,4 +134,15 @@ unsigned ds_usable_cpus(void)
     if (!read_small("/proc/self/cgroup", cg, sizeof(cg)))
         cg[0] = 0;
     return ds_usable_cpus_from(affinity, "/sys/fs/cgroup", cg);
+}
+
+unsigned ds_usable_cpus_once(void)
+{
+    static _Atomic unsigned cached;
+    unsigned n = atomic_load_explicit(&cached, memory_order_relaxed);
+    if (n == 0) {
+        n = ds_usable_cpus();
+        atomic_store_explicit(&cached, n, memory_order_relaxed);
+    }
+    return n;
 }

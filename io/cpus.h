@@ -11,6 +11,9 @@
 
 /* CPUs this process may use, at least 1. */
 unsigned ds_usable_cpus(void);
+/* The same, worked out on the first call and remembered (for per-dump
+ * decisions in bulk runs, where the syscalls would add up). */
+unsigned ds_usable_cpus_once(void);
 
 /* The same from explicit sources (tests): the affinity count (0:
  * unknown), the cgroup filesystem root (e.g. "/sys/fs/cgroup") and the

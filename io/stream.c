@@ -419,6 +419,7 @@ ds_err ds_stream_run(const ds_file *f, const ds_extent *ext, size_t next,
     r.ctx = ctx;
     r.st = st;
     r.eb = eb;
+    r.prefault = opts->prefault;
     st->threads = ds_pool_threads(pool);
     ds_pool_group_init(&r.group, pool);
     e = run_init(&r, depth);

@@ -33,13 +33,15 @@
  *    open or a direct read fails with EINVAL (tmpfs, some FUSE), the chunk is
  *    re-read buffered, direct I/O is dropped for the rest of the run and the
  *    reason is reported in stats.fallback_reason.
- *  - DS_IO_MMAP: a private read-only mapping of the file (not the ds_file
- *    one, whose advice is MADV_RANDOM) with MADV_SEQUENTIAL and, where the
- *    kernel allows, MADV_HUGEPAGE.  The reader prefaults each chunk with
- *    MADV_POPULATE_READ (MADV_WILLNEED on kernels without it) ahead of the
- *    consumers, chunks point straight into the mapping (zero copy), and a
- *    consumed chunk is dropped from the page tables (MADV_DONTNEED; the page
- *    cache keeps it) so resident memory stays bounded.  The file size is
+ *  - DS_IO_MMAP: a read-only mapping of its own (not the ds_file one,
+ *    whose advice is MADV_RANDOM), 2 MiB-aligned, with MADV_SEQUENTIAL and,
+ *    where the kernel allows, MADV_HUGEPAGE.  Each chunk is prefaulted
+ *    with MADV_POPULATE_READ (MADV_WILLNEED on kernels without it), by the
+ *    reader ahead of the consumers while a CPU is left for it, else by the
+ *    job before its consumer (opts.prefault); chunks point straight into
+ *    the mapping (zero copy), and consumed chunks are dropped from the page
+ *    tables in 8 MiB batches (MADV_DONTNEED; the page cache keeps them) so
+ *    resident memory stays bounded.  The file size is
  *    re-checked (fstat) before each chunk so a file truncated before or
  *    during the run gives DS_ERR_TRUNCATED, not SIGBUS.  Inherent mmap
  *    limit: a truncation that lands while a consumer is inside an already
@@ -106,6 +108,13 @@ typedef int (*ds_chunk_cb)(void *ctx, const uint8_t *data, size_t len, uint64_t 
 #define DS_STREAM_DEFAULT_INFLIGHT (32u << 20)
 #define DS_STREAM_MIN_AUTO_CHUNK (256u << 10)
 
+/* Who prefaults an mmap chunk (ds_stream_opts.prefault). */
+typedef enum ds_prefault {
+    DS_PREFAULT_AUTO = 0,  /* the reader while a CPU is left for it, else the workers */
+    DS_PREFAULT_READER = 1,
+    DS_PREFAULT_WORKERS = 2,
+} ds_prefault;
+
 typedef struct ds_stream_opts {
     ds_io_backend backend; /* DS_IO_AUTO */
     size_t chunk_bytes;    /* 0 = automatic (DS_STREAM_DEFAULT_CHUNK, less when
@@ -114,6 +123,7 @@ typedef struct ds_stream_opts {
                               inflight_bytes asks); max DS_STREAM_MAX_DEPTH */
     size_t inflight_bytes; /* bound for the automatic choices above; 0 =
                               DS_STREAM_DEFAULT_INFLIGHT */
+    ds_prefault prefault;  /* mmap: who prefaults each chunk (AUTO) */
     bool odirect;          /* uring/pread: read aligned chunks with O_DIRECT */
     ds_pool *pool;         /* shared pool, or NULL for a private one */
     unsigned threads;      /* private pool size; 0 = online CPUs */

@@ -60,6 +60,7 @@ struct stream_run {
     uint64_t cur_pos;          /* ... and offset inside it */
 
     int direct_fd;             /* O_DIRECT twin of f->fd, or -1 */
+    ds_prefault prefault;      /* mmap: opts.prefault */
     _Atomic uint64_t direct_chunks;
 
     /* Optional hook run by the job after the consumer, before the slot is

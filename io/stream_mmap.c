@@ -1,12 +1,13 @@
-/* stream_mmap.c - DS_IO_MMAP backend: zero-copy chunks from a private
- * read-only mapping of the file (see stream.h).
+/* stream_mmap.c - DS_IO_MMAP backend: zero-copy chunks from a shared
+ * read-only mapping of the file, 2 MiB-aligned (see stream.h).
  *
- * The reader thread does the page-table work ahead of the consumers: before
- * handing out chunk i it checks the file is still long enough (fstat),
- * keeps asynchronous read-ahead (MADV_WILLNEED) queue_depth chunks ahead
- * of it (each byte advised once, so a cached file pays almost nothing) and
- * prefaults chunk i (MADV_POPULATE_READ; on kernels without it, WILLNEED only, and the
- * consumer takes the faults).  POPULATE_READ reports a page past end of
+ * Before handing out chunk i the reader thread checks the file is still
+ * long enough (fstat) and keeps asynchronous read-ahead (MADV_WILLNEED)
+ * queue_depth chunks ahead of it (each byte advised once, so a cached file
+ * pays almost nothing).  Chunk i is prefaulted (MADV_POPULATE_READ; on
+ * kernels without it the consumer takes the faults) by the reader while
+ * the workers leave it a CPU, else by the job itself before its consumer
+ * (ds_prefault).  POPULATE_READ reports a page past end of
  * file as EFAULT instead of raising SIGBUS, which turns a shrunken file
  * into DS_ERR_TRUNCATED.  Consumed chunks lose their page-table entries
  * (MADV_DONTNEED: the page cache keeps the data) so the resident set stays
@@ -23,6 +24,8 @@
 
 #define _GNU_SOURCE
 #include "stream_int.h"
+
+#include "cpus.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -41,7 +44,9 @@ typedef struct mmap_state {
     uint8_t *base;
     size_t size;
     size_t page;
-    bool populate;   /* MADV_POPULATE_READ works on this kernel */
+    atomic_bool populate;  /* MADV_POPULATE_READ works on this kernel */
+    bool reader_populates; /* the reader prefaults (a CPU is left for it),
+                              else each job prefaults its own chunk */
     uint64_t ra_end; /* MADV_WILLNEED issued up to here */
     /* consumed-chunk ring (drop_consumed) */
     unsigned ring;
@@ -131,7 +136,36 @@ static void read_ahead(stream_run *r, mmap_state *m, const stream_slot *s)
     m->ra_end = to;
 }
 
-/* Make the chunk safe and cheap to touch: size check, prefault. */
+/* Prefault the chunk's pages (MADV_POPULATE_READ).  0; -1 when the file
+ * ends inside it (EFAULT, where touching would have raised SIGBUS); an
+ * errno otherwise.  A kernel older than 5.14 (EINVAL) turns it off. */
+static int populate(mmap_state *m, const stream_slot *s)
+{
+    if (!atomic_load_explicit(&m->populate, memory_order_relaxed))
+        return 0;
+    uint8_t *p;
+    size_t n;
+    page_span(m, s->file_off, s->len, &p, &n);
+    while (madvise(p, n, MADV_POPULATE_READ) != 0) {
+        if (errno == EINTR || errno == EAGAIN)
+            continue;
+        if (errno == EINVAL) {
+            atomic_store_explicit(&m->populate, false, memory_order_relaxed);
+            return 0;
+        }
+        return errno == EFAULT ? -1 : errno;
+    }
+    return 0;
+}
+
+/* Job side, when the workers prefault their own chunks. */
+static int populate_job(stream_run *r, stream_slot *s)
+{
+    return populate(r->backend_state, s);
+}
+
+/* Make the chunk safe and cheap to touch: size check, read-ahead, and
+ * the prefault when the reader does it. */
 static ds_err prepare_chunk(stream_run *r, mmap_state *m, stream_slot *s)
 {
     struct stat sb;
@@ -140,23 +174,12 @@ static ds_err prepare_chunk(stream_run *r, mmap_state *m, stream_slot *s)
     if ((uint64_t)sb.st_size < s->file_off + s->len)
         return stream_fail_eof(r, (uint64_t)sb.st_size);
     read_ahead(r, m, s);
-    if (!m->populate)
+    if (!m->reader_populates)
         return DS_OK;
-    uint8_t *p;
-    size_t n;
-    page_span(m, s->file_off, s->len, &p, &n);
-    while (madvise(p, n, MADV_POPULATE_READ) != 0) {
-        if (errno == EINTR || errno == EAGAIN)
-            continue;
-        if (errno == EINVAL) { /* kernel older than 5.14 */
-            m->populate = false;
-            return DS_OK;
-        }
-        if (errno == EFAULT)
-            return stream_fail_eof(r, s->file_off);
-        return stream_fail_errno(r, "MADV_POPULATE_READ", s->file_off, errno);
-    }
-    return DS_OK;
+    int rc = populate(m, s);
+    if (rc == -1)
+        return stream_fail_eof(r, s->file_off);
+    return rc ? stream_fail_errno(r, "MADV_POPULATE_READ", s->file_off, rc) : DS_OK;
 }
 
 static ds_err map_file(stream_run *r, mmap_state *m)
@@ -170,7 +193,7 @@ static ds_err map_file(stream_run *r, mmap_state *m)
     if (p == MAP_FAILED)
         return ds_fail(r->eb, DS_ERR_IO, "mmap: %s", strerror(errno));
     m->base = p;
-    m->populate = true;
+    atomic_store(&m->populate, true);
     madvise(p, m->size, MADV_SEQUENTIAL);
 #ifdef MADV_HUGEPAGE
     madvise(p, m->size, MADV_HUGEPAGE); /* refused on most file systems: harmless */
@@ -224,13 +247,30 @@ ds_err stream_mmap_run(stream_run *r, bool *unavailable)
         munmap(m.base, m.size);
         return ds_fail(r->eb, DS_ERR_NOMEM, "stream: out of memory");
     }
+    /* The reader prefaults ahead of the workers while a CPU is left over
+     * for it (one worker on two CPUs: the prefault runs beside the scan);
+     * when the workers have every CPU, a third thread prefaulting only
+     * takes turns with them, and each job prefaults its own chunk
+     * (measured with a page cache of 4 KiB folios, 2 workers on 2 CPUs:
+     * stream + scan 13.4 -> 16.8 GB/s; 1 worker: 12.4 GB/s with the
+     * reader prefaulting, less without). */
+    m.reader_populates = r->prefault == DS_PREFAULT_AUTO ? r->st->threads < ds_usable_cpus_once()
+                                                         : r->prefault == DS_PREFAULT_READER;
     r->backend_state = &m;
     r->after_consume = mark_consumed;
+    if (!m.reader_populates)
+        r->before_consume = populate_job;
     e = mmap_loop(r, &m);
     /* Jobs still reference the mapping: drain them before unmapping. */
     ds_pool_wait(&r->group);
     r->after_consume = NULL;
+    r->before_consume = NULL;
     r->backend_state = NULL;
+    int code = atomic_load(&r->job_code);
+    if (e == DS_OK && code == -1)
+        e = stream_fail_eof(r, atomic_load(&r->job_off));
+    else if (e == DS_OK && code)
+        e = stream_fail_errno(r, "MADV_POPULATE_READ", atomic_load(&r->job_off), code);
     munmap(m.base, m.size);
     free(m.consumed);
     free(m.end);

@@ -327,6 +327,8 @@ static void test_usable_cpus_cgroups(void **state)
     /* this process: at least one, never more than online */
     unsigned n = ds_usable_cpus();
     assert_true(n >= 1 && n <= (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
+    assert_int_equal(ds_usable_cpus_once(), n); /* remembered: the same, twice */
+    assert_int_equal(ds_usable_cpus_once(), n);
     char cmd[600];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     assert_int_equal(system(cmd), 0);

@@ -226,6 +226,9 @@ static bool uring_works(void)
 }
 
 /* One full run: correctness of data, coverage and stats. */
+/* Who prefaults mmap chunks in run_and_check (test_mmap tries both). */
+static ds_prefault g_prefault = DS_PREFAULT_AUTO;
+
 static void run_and_check(const char *path, ds_io_backend be, unsigned threads, size_t chunk,
                           bool odirect, ds_stream_stats *st_out)
 {
@@ -236,6 +239,7 @@ static void run_and_check(const char *path, ds_io_backend be, unsigned threads, 
     ds_stream_opts o;
     ds_stream_opts_default(&o);
     o.backend = be;
+    o.prefault = g_prefault;
     o.threads = threads;
     o.chunk_bytes = chunk;
     o.odirect = odirect;
@@ -298,7 +302,12 @@ static void test_uring(void **state)
 static void test_mmap(void **state)
 {
     (void)state;
-    sweep_backend(DS_IO_MMAP);
+    static const ds_prefault modes[] = {DS_PREFAULT_AUTO, DS_PREFAULT_READER, DS_PREFAULT_WORKERS};
+    for (unsigned m = 0; m < 3; m++) {
+        g_prefault = modes[m];
+        sweep_backend(DS_IO_MMAP);
+    }
+    g_prefault = DS_PREFAULT_AUTO;
 }
 
 static void test_pread(void **state)
@@ -539,8 +548,13 @@ static void test_truncated_before_run(void **state)
 static void test_truncated_during_run(void **state)
 {
     (void)state;
-    static const ds_io_backend bes[] = {DS_IO_URING, DS_IO_PREAD};
-    for (unsigned b = 0; b < 2; b++) {
+    /* mmap too, with either side prefaulting: the truncation lands far
+     * beyond the chunks mapped when it happens, so no access faults;
+     * later chunks fail the reader's size check or the prefault (EFAULT) */
+    static const ds_io_backend bes[] = {DS_IO_URING, DS_IO_PREAD, DS_IO_MMAP, DS_IO_MMAP};
+    static const ds_prefault pf[] = {DS_PREFAULT_AUTO, DS_PREFAULT_AUTO, DS_PREFAULT_READER,
+                                     DS_PREFAULT_WORKERS};
+    for (unsigned b = 0; b < 4; b++) {
         if (bes[b] == DS_IO_URING && !uring_works())
             continue;
         for (unsigned threads = 1; threads <= 4; threads *= 2) {
@@ -556,6 +570,7 @@ static void test_truncated_during_run(void **state)
             ds_stream_opts o;
             ds_stream_opts_default(&o);
             o.backend = bes[b];
+            o.prefault = pf[b];
             o.threads = threads;
             o.chunk_bytes = 65536;
             ds_err e = ds_stream_run(&f, test_extents, NEXT, &o, check_cb, &c, NULL, NULL);
@@ -863,6 +878,56 @@ static void test_mmap_pages_dropped(void **state)
     unlink(path);
 }
 
+/* mmap with the workers prefaulting: a file cut short after the reader
+ * checked its size reaches the worker's prefault as EFAULT, which ends
+ * the run with DS_ERR_TRUNCATED before any access could raise SIGBUS.
+ * One worker, so the cut lands between its chunks deterministically. */
+typedef struct cut_ctx {
+    int fd;
+    off_t to;
+    uint64_t bytes;
+} cut_ctx;
+
+static int cut_cb(void *ctx, const uint8_t *data, size_t len, uint64_t off, uint64_t tag,
+                  unsigned worker)
+{
+    (void)tag, (void)worker;
+    cut_ctx *c = ctx;
+    volatile uint8_t sink = 0;
+    for (size_t i = 0; i < len; i += 4096)
+        sink ^= data[i]; /* touch every page: SIGBUS if one is gone */
+    (void)sink;
+    if (off == 0)
+        assert_int_equal(ftruncate(c->fd, c->to), 0);
+    c->bytes += len;
+    return 0;
+}
+
+static void test_mmap_worker_prefault_truncated(void **state)
+{
+    (void)state;
+    char path[256];
+    make_file(path, sizeof(path), FILE_SIZE);
+    ds_file f;
+    assert_int_equal(ds_file_open(&f, path, 0, NULL), DS_OK);
+    cut_ctx c = {.fd = open(path, O_WRONLY), .to = 2 * 65536};
+    assert_true(c.fd >= 0);
+    ds_extent whole = {.file_off = 0, .len = FILE_SIZE, .tag = 0};
+    ds_stream_opts o;
+    ds_stream_opts_default(&o);
+    o.backend = DS_IO_MMAP;
+    o.prefault = DS_PREFAULT_WORKERS;
+    o.threads = 1;
+    o.chunk_bytes = 65536;
+    ds_errbuf eb = {{0}};
+    assert_int_equal(ds_stream_run(&f, &whole, 1, &o, cut_cb, &c, NULL, &eb), DS_ERR_TRUNCATED);
+    assert_true(c.bytes <= 2 * 65536);
+    assert_non_null(strstr(eb.msg, "file ends"));
+    close(c.fd);
+    ds_file_close(&f);
+    unlink(path);
+}
+
 /* The chunk in hand (ds_file_overlay): reads of the file inside the chunk
  * come from the caller's buffer (here deliberately different bytes, to
  * see which served them), reads that reach past either end come from the
@@ -1091,6 +1156,7 @@ int main(void)
         cmocka_unit_test(test_chunk_overlay),
         cmocka_unit_test(test_auto_shape),
         cmocka_unit_test(test_mmap_pages_dropped),
+        cmocka_unit_test(test_mmap_worker_prefault_truncated),
         cmocka_unit_test(test_uring),
         cmocka_unit_test(test_mmap),
         cmocka_unit_test(test_pread),
