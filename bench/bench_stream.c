@@ -40,6 +40,7 @@
 #include "file.h"
 #include "stream.h"
 #include "tagscan.h"
+#include "clock.h"
 
 #define MAX_LIST 16
 #define HITS_PER_CALL 1024
@@ -85,13 +86,6 @@ static const uint32_t bench_tags[4] = {
     DS_POOLTAG('P', 'r', 'o', 'c'), DS_POOLTAG('T', 'h', 'r', 'e'),
     DS_POOLTAG('F', 'i', 'l', 'e'), DS_POOLTAG('T', 'o', 'k', 'e'),
 };
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- consumer ---------------------------------------------------------- */
 
@@ -140,9 +134,9 @@ static void run_plain(const bench_args *a, result *r)
     }
     for (int p = 0; p < a->passes; p++) {
         evict_file(a);
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         int64_t n = bench_read_pass(fd, buf, a->bs);
-        uint64_t dt = now_ns() - t0;
+        uint64_t dt = bench_now_ns() - t0;
         if (n < 0) {
             snprintf(r->err, sizeof(r->err), "read: %s", strerror(errno));
             return;
@@ -271,9 +265,9 @@ static void kernel_speeds(const bench_args *a)
         uint64_t best = UINT64_MAX;
         size_t sink = 0;
         for (int rep = 0; rep < 20; rep++) {
-            uint64_t t0 = now_ns();
+            uint64_t t0 = bench_now_ns();
             sink += ds_tagscan(buf, len, 0, 16, 4, bench_tags, a->ntags, hits, HITS_PER_CALL);
-            uint64_t dt = now_ns() - t0;
+            uint64_t dt = bench_now_ns() - t0;
             if (dt < best)
                 best = dt;
         }

@@ -24,6 +24,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 typedef struct job {
     char **paths;
     size_t n;
@@ -32,13 +34,6 @@ typedef struct job {
     atomic_uint_fast64_t bytes;
     atomic_size_t failed;
 } job;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Read up to `limit` bytes (0: all) of one file; -1 on error. */
 static int64_t read_file(const char *path, uint8_t *buf, size_t bufsz, size_t limit)
@@ -159,14 +154,14 @@ int main(int argc, char **argv)
     atomic_init(&j.failed, 0);
 
     pthread_t *t = calloc(threads, sizeof(*t));
-    uint64_t t0 = now_ns();
+    uint64_t t0 = bench_now_ns();
     unsigned started = 0;
     for (; t && started < threads; started++)
         if (pthread_create(&t[started], NULL, worker, &j) != 0)
             break;
     for (unsigned i = 0; i < started; i++)
         pthread_join(t[i], NULL);
-    double s = (double)(now_ns() - t0) / 1e9;
+    double s = (double)(bench_now_ns() - t0) / 1e9;
     uint64_t bytes = atomic_load(&j.bytes);
     printf("files %zu bytes %llu seconds %.3f files_per_s %.0f gbps %.3f failed %zu\n", j.n,
            (unsigned long long)bytes, s, s > 0 ? (double)j.n / s : 0.0,

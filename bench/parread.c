@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
+
 typedef struct worker {
     int fd;
     unsigned id, n;
@@ -25,13 +27,6 @@ typedef struct worker {
     uint64_t bytes;
     int err;
 } worker;
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void *run(void *arg)
 {
@@ -99,7 +94,7 @@ int main(int argc, char **argv)
         pthread_t *t = calloc(n, sizeof(*t));
         if (!w || !t)
             return 1;
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         for (unsigned i = 0; i < n; i++) {
             w[i] = (worker){.fd = fd, .id = i, .n = n, .bs = bs, .size = (uint64_t)st.st_size};
             pthread_create(&t[i], NULL, run, &w[i]);
@@ -113,7 +108,7 @@ int main(int argc, char **argv)
                 return 1;
             }
         }
-        double s = (double)(now_ns() - t0) / 1e9;
+        double s = (double)(bench_now_ns() - t0) / 1e9;
         double gbps = (double)bytes / s / 1e9;
         printf("pass %u: %.3f GB/s %.3f s\n", p + 1, gbps, s);
         if (gbps > best) {

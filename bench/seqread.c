@@ -20,13 +20,7 @@
 #include <unistd.h>
 
 #include "readpass.h"
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+#include "clock.h"
 
 /* One pass over the file; returns bytes read, or -1 on error. */
 static void usage(void)
@@ -70,9 +64,9 @@ int main(int argc, char **argv)
     }
     double best = 0;
     for (int p = 0; p < passes; p++) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = bench_now_ns();
         int64_t n = bench_read_pass(fd, buf, bs);
-        uint64_t dt = now_ns() - t0;
+        uint64_t dt = bench_now_ns() - t0;
         if (n < 0) {
             fprintf(stderr, "seqread: read: %s\n", strerror(errno));
             return 1;
