@@ -10,6 +10,12 @@
 #include "../../output/writer.h"
 #include "../dump.h"
 
+/* "1 thread", "2 threads": the word for n, for the text output. */
+static inline const char *cli_plural(uint64_t n, const char *one, const char *many)
+{
+    return n == 1 ? one : many;
+}
+
 enum ds_exit {
     DS_EXIT_OK = 0,        /* every input was processed */
     DS_EXIT_INPUT = 1,     /* at least one input failed (an error record says why) */

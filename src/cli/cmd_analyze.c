@@ -520,8 +520,9 @@ static void analyze_summary_fields(void *ctx, ds_rec *r)
 static void analyze_summary_text(void *ctx, ds_strbuf *sb)
 {
     analyze_run *ar = ctx;
-    ds_sb_printf(sb, ", %" PRIu64 " crash%s in %zu bucket%s", ar->with_bugcheck,
-                 ar->with_bugcheck == 1 ? "" : "es", ar->nbuckets, ar->nbuckets == 1 ? "" : "s");
+    ds_sb_printf(sb, ", %" PRIu64 " %s in %zu %s", ar->with_bugcheck,
+                 cli_plural(ar->with_bugcheck, "crash", "crashes"), ar->nbuckets,
+                 cli_plural(ar->nbuckets, "bucket", "buckets"));
 }
 
 int cmd_analyze(int argc, char **argv)

@@ -592,11 +592,6 @@ static void table_row(ds_strbuf *sb, bool wide, uint64_t va_v, uint64_t pa_v, ui
     ds_sb_printf(sb, "  %s\n", verdict);
 }
 
-static const char *plural(size_t n, const char *one, const char *many)
-{
-    return n == 1 ? one : many;
-}
-
 static void table_text(ds_strbuf *sb, const char *path, const dump_job *j, const scan_cli *o)
 {
     const ds_scan_result *res = &j->res;
@@ -622,8 +617,8 @@ static void table_text(ds_strbuf *sb, const char *path, const dump_job *j, const
             rows[n++] = &res->procs[i];
     qsort(rows, n, sizeof(*rows), cmp_table_rows);
     ds_sb_printf(sb, "%zu %s (%zu hidden), %zu %s, %" PRIu64 " bytes scanned\n", res->nprocs,
-                 plural(res->nprocs, "process", "processes"), count_hidden(res), res->nthreads,
-                 plural(res->nthreads, "thread", "threads"), res->stats.bytes_scanned);
+                 cli_plural(res->nprocs, "process", "processes"), count_hidden(res), res->nthreads,
+                 cli_plural(res->nthreads, "thread", "threads"), res->stats.bytes_scanned);
     if (!o->wide)
         ds_sb_printf(sb, "Views: P pool S struct L list T thread C cid E session H handles\n");
     table_columns(sb, o->wide);
@@ -837,9 +832,9 @@ static void scan_summary_fields(void *ctx, ds_rec *r)
 static void scan_summary_text(void *ctx, ds_strbuf *sb)
 {
     scan_run *sr = ctx;
-    ds_sb_printf(sb, ", %" PRIu64 " process%s (%" PRIu64 " hidden), %" PRIu64 " thread%s",
-                 sr->procs, sr->procs == 1 ? "" : "es", sr->hidden, sr->threads,
-                 sr->threads == 1 ? "" : "s");
+    ds_sb_printf(sb, ", %" PRIu64 " %s (%" PRIu64 " hidden), %" PRIu64 " %s", sr->procs,
+                 cli_plural(sr->procs, "process", "processes"), sr->hidden, sr->threads,
+                 cli_plural(sr->threads, "thread", "threads"));
 }
 
 int cmd_scan(int argc, char **argv)

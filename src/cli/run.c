@@ -376,9 +376,9 @@ static ds_err emit_summary(run_ctx *rc, size_t total, uint64_t wall_ns, bool int
     if (o->fmt == DS_OUT_TABLE) {
         ds_strbuf *sb = &rc->text;
         ds_sb_clear(sb);
-        ds_sb_printf(sb, "Summary: %zu dump%s (%" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64
-                     " skipped", total, total == 1 ? "" : "s", rc->n_ok, rc->n_failed,
-                     rc->n_skipped);
+        ds_sb_printf(sb, "Summary: %zu %s (%" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64
+                     " skipped", total, cli_plural(total, "dump", "dumps"), rc->n_ok,
+                     rc->n_failed, rc->n_skipped);
         if (interrupted)
             ds_sb_printf(sb, ", %" PRIu64 " not done: interrupted", (uint64_t)total - done);
         ds_sb_printf(sb, ")");
