@@ -66,43 +66,27 @@ static void analyze_usage(FILE *f)
           f);
 }
 
+enum { ANALYZE_O_NODRIVERS = 256 };
+
+static int analyze_option(void *ctx, int c, const char *arg)
+{
+    (void)arg;
+    if (c != ANALYZE_O_NODRIVERS)
+        return RUN_OPT_UNKNOWN;
+    *(bool *)ctx = true;
+    return RUN_OPT_TAKEN;
+}
+
 static int parse_analyze_args(int argc, char **argv, run_opts *o, bool *no_drivers)
 {
-    enum { O_NODRIVERS = 256 };
     static const struct option longopts[] = {
         RUN_LONGOPTS,
-        {"no-drivers", no_argument, NULL, O_NODRIVERS},
+        {"no-drivers", no_argument, NULL, ANALYZE_O_NODRIVERS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int c;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, RUN_SHORTOPTS "h", longopts, NULL)) != -1) {
-        int shared = run_parse_opt(o, "analyze", c, optarg);
-        if (shared < 0)
-            return DS_EXIT_USAGE;
-        if (shared == 2)
-            return DS_EXIT_OK;
-        if (c == '?' || c == ':')
-            return cli_bad_option("analyze", c, argv, longopts);
-        if (shared > 0)
-            continue;
-        if (c == O_NODRIVERS) {
-            *no_drivers = true;
-            continue;
-        }
-        if (c == 'h') {
-            analyze_usage(stdout);
-            return DS_EXIT_OK;
-        }
-        analyze_usage(stderr);
-        return DS_EXIT_USAGE;
-    }
-    if (optind >= argc) {
-        fputs("dumpscan analyze: no input file\nTry 'dumpscan analyze --help'.\n", stderr);
-        return DS_EXIT_USAGE;
-    }
-    return -1;
+    return run_parse_args("analyze", argc, argv, longopts, o, analyze_usage, analyze_option,
+                          no_drivers);
 }
 
 /* ---- buckets (output stage only) --------------------------------------- */

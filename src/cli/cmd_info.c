@@ -54,45 +54,27 @@ static void info_usage(FILE *f)
           f);
 }
 
+enum { INFO_O_NOSORT = 256 };
+
+static int info_option(void *ctx, int c, const char *arg)
+{
+    (void)arg;
+    if (c != INFO_O_NOSORT)
+        return RUN_OPT_UNKNOWN;
+    ((run_opts *)ctx)->sort = false;
+    return RUN_OPT_TAKEN;
+}
+
 /* Parse options; returns -1 to go on, else an exit status. */
 static int parse_info_args(int argc, char **argv, run_opts *o)
 {
-    enum { O_NOSORT = 256 };
     static const struct option longopts[] = {
         RUN_LONGOPTS,
-        {"no-sort", no_argument, NULL, O_NOSORT},
+        {"no-sort", no_argument, NULL, INFO_O_NOSORT},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int c;
-
-    optind = 1;
-    while ((c = getopt_long(argc, argv, RUN_SHORTOPTS "h", longopts, NULL)) != -1) {
-        int shared = run_parse_opt(o, "info", c, optarg);
-        if (shared < 0)
-            return DS_EXIT_USAGE;
-        if (shared == 2)
-            return DS_EXIT_OK;
-        if (c == '?' || c == ':')
-            return cli_bad_option("info", c, argv, longopts);
-        if (shared > 0)
-            continue;
-        if (c == O_NOSORT) {
-            o->sort = false;
-            continue;
-        }
-        if (c == 'h') {
-            info_usage(stdout);
-            return DS_EXIT_OK;
-        }
-        info_usage(stderr);
-        return DS_EXIT_USAGE;
-    }
-    if (optind >= argc) {
-        fputs("dumpscan info: no input file\nTry 'dumpscan info --help'.\n", stderr);
-        return DS_EXIT_USAGE;
-    }
-    return -1;
+    return run_parse_args("info", argc, argv, longopts, o, info_usage, info_option, o);
 }
 
 typedef struct info_run {

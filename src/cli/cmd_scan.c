@@ -134,10 +134,71 @@ static int parse_int(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
+enum { O_ONLY = 256, O_IO, O_ODIRECT, O_MINSCORE, O_NOSTRUCT, O_NOXVIEW, O_STRUCTALL,
+       O_NODRIVERS, O_PID, O_NAME, O_THREADS, O_WIDE };
+
+/* scan's own options (run_parse_args does the shared ones). */
+static int scan_option(void *ctx, int c, const char *arg)
+{
+    scan_cli *o = ctx;
+    long v;
+    ds_io_backend b;
+    switch (c) {
+    case O_ONLY:
+        if (strcmp(arg, "hidden") == 0)
+            o->only = ONLY_HIDDEN;
+        else if (strcmp(arg, "unlinked") == 0)
+            o->only = ONLY_UNLINKED;
+        else
+            return run_bad_value("scan", "--only", arg, "is not one of hidden, unlinked");
+        break;
+    case O_IO:
+        if (ds_io_backend_parse(arg, &b) != DS_OK)
+            return run_bad_value("scan", "--io", arg, "is not one of auto, uring, mmap, pread");
+        o->so.io_backend = b;
+        break;
+    case O_ODIRECT:
+        o->so.odirect = true;
+        break;
+    case O_MINSCORE:
+        if (parse_int(arg, 0, 100, &v) != 0)
+            return run_bad_value("scan", "--min-score", arg, "is not a number from 0 to 100");
+        o->so.min_score = (int)v;
+        break;
+    case O_NOSTRUCT:
+        o->so.no_struct_scan = true;
+        break;
+    case O_STRUCTALL:
+        o->so.struct_all_pages = true;
+        break;
+    case O_NOXVIEW:
+        o->so.no_xview = true;
+        break;
+    case O_NODRIVERS:
+        o->so.no_drivers = true;
+        break;
+    case O_PID:
+        if (parse_int(arg, 0, 0x7fffffff, &v) != 0)
+            return run_bad_value("scan", "--pid", arg, "is not a process ID (0 to 2147483647)");
+        o->pid = v;
+        break;
+    case O_NAME:
+        o->name_glob = arg;
+        break;
+    case O_THREADS:
+        o->threads_view = true;
+        break;
+    case O_WIDE:
+        o->wide = true;
+        break;
+    default:
+        return RUN_OPT_UNKNOWN;
+    }
+    return RUN_OPT_TAKEN;
+}
+
 static int parse_scan_args(int argc, char **argv, scan_cli *o)
 {
-    enum { O_ONLY = 256, O_IO, O_ODIRECT, O_MINSCORE, O_NOSTRUCT, O_NOXVIEW, O_STRUCTALL,
-           O_NODRIVERS, O_PID, O_NAME, O_THREADS, O_WIDE };
     static const struct option longopts[] = {
         RUN_LONGOPTS,
         {"only", required_argument, NULL, O_ONLY},
@@ -155,82 +216,7 @@ static int parse_scan_args(int argc, char **argv, scan_cli *o)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    int c;
-    long v;
-    ds_io_backend b;
-
-    optind = 1;
-    while ((c = getopt_long(argc, argv, RUN_SHORTOPTS "h", longopts, NULL)) != -1) {
-        int shared = run_parse_opt(&o->ro, "scan", c, optarg);
-        if (shared < 0)
-            return DS_EXIT_USAGE;
-        if (shared == 2)
-            return DS_EXIT_OK;
-        if (c == '?' || c == ':')
-            return cli_bad_option("scan", c, argv, longopts);
-        if (shared > 0)
-            continue;
-        switch (c) {
-        case O_ONLY:
-            if (strcmp(optarg, "hidden") == 0)
-                o->only = ONLY_HIDDEN;
-            else if (strcmp(optarg, "unlinked") == 0)
-                o->only = ONLY_UNLINKED;
-            else
-                return run_bad_value("scan", "--only", optarg, "is not one of hidden, unlinked");
-            break;
-        case O_IO:
-            if (ds_io_backend_parse(optarg, &b) != DS_OK)
-                return run_bad_value("scan", "--io", optarg, "is not one of auto, uring, mmap, pread");
-            o->so.io_backend = b;
-            break;
-        case O_ODIRECT:
-            o->so.odirect = true;
-            break;
-        case O_MINSCORE:
-            if (parse_int(optarg, 0, 100, &v) != 0)
-                return run_bad_value("scan", "--min-score", optarg, "is not a number from 0 to 100");
-            o->so.min_score = (int)v;
-            break;
-        case O_NOSTRUCT:
-            o->so.no_struct_scan = true;
-            break;
-        case O_STRUCTALL:
-            o->so.struct_all_pages = true;
-            break;
-        case O_NOXVIEW:
-            o->so.no_xview = true;
-            break;
-        case O_NODRIVERS:
-            o->so.no_drivers = true;
-            break;
-        case O_PID:
-            if (parse_int(optarg, 0, 0x7fffffff, &v) != 0)
-                return run_bad_value("scan", "--pid", optarg, "is not a process ID (0 to 2147483647)");
-            o->pid = v;
-            break;
-        case O_NAME:
-            o->name_glob = optarg;
-            break;
-        case O_THREADS:
-            o->threads_view = true;
-            break;
-        case O_WIDE:
-            o->wide = true;
-            break;
-        case 'h':
-            scan_usage(stdout);
-            return DS_EXIT_OK;
-        default:
-            scan_usage(stderr);
-            return DS_EXIT_USAGE;
-        }
-    }
-    if (optind >= argc) {
-        fputs("dumpscan scan: no input file\nTry 'dumpscan scan --help'.\n", stderr);
-        return DS_EXIT_USAGE;
-    }
-    return -1;
+    return run_parse_args("scan", argc, argv, longopts, &o->ro, scan_usage, scan_option, o);
 }
 
 /* ---- one dump's facts, kept after the dump is closed --------------------- */

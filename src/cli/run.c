@@ -47,6 +47,41 @@ static int parse_uint_opt(const char *s, long lo, long hi, unsigned *out)
     return 0;
 }
 
+int run_parse_args(const char *cmd, int argc, char **argv, const struct option *longopts,
+                   run_opts *o, void (*usage)(FILE *), int (*own)(void *ctx, int c, const char *arg),
+                   void *ctx)
+{
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, RUN_SHORTOPTS "h", longopts, NULL)) != -1) {
+        int shared = run_parse_opt(o, cmd, c, optarg);
+        if (shared < 0)
+            return DS_EXIT_USAGE;
+        if (shared == 2)
+            return DS_EXIT_OK;
+        if (c == '?' || c == ':')
+            return cli_bad_option(cmd, c, argv, longopts);
+        if (shared > 0)
+            continue;
+        if (c == 'h') {
+            usage(stdout);
+            return DS_EXIT_OK;
+        }
+        int st = own ? own(ctx, c, optarg) : RUN_OPT_UNKNOWN;
+        if (st == RUN_OPT_UNKNOWN) { /* getopt gave what no one handles */
+            usage(stderr);
+            return DS_EXIT_USAGE;
+        }
+        if (st != RUN_OPT_TAKEN)
+            return st;
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "dumpscan %s: no input file\nTry 'dumpscan %s --help'.\n", cmd, cmd);
+        return DS_EXIT_USAGE;
+    }
+    return -1;
+}
+
 int run_parse_opt(run_opts *o, const char *cmd, int c, const char *arg)
 {
     const char *opt = NULL, *want = NULL;

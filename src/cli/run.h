@@ -26,7 +26,9 @@
 #ifndef DS_CLI_RUN_H
 #define DS_CLI_RUN_H
 
+#include <getopt.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -93,6 +95,20 @@ enum {
  * printed to stderr, prefixed "dumpscan CMD: "), 2 done: exit 0 now
  * (`--profile list` printed the profiles). */
 int run_parse_opt(run_opts *o, const char *cmd, int c, const char *arg);
+
+/* The option loop of every command: getopt_long over longopts (which
+ * start with RUN_LONGOPTS and hold --help as 'h'), the shared options, a
+ * bad option named with its nearest spelling, --help (usage to stdout),
+ * and "no input file".  The command's own options go to own(ctx, c, arg)
+ * (NULL: it has none), which returns RUN_OPT_TAKEN, RUN_OPT_UNKNOWN (not
+ * its option: usage on stderr, exit 2), or an exit status to leave with
+ * (after printing why).  Returns -1 to go on with argv + optind, else the
+ * exit status. */
+#define RUN_OPT_TAKEN (-1)
+#define RUN_OPT_UNKNOWN (-2)
+int run_parse_args(const char *cmd, int argc, char **argv, const struct option *longopts,
+                   run_opts *o, void (*usage)(FILE *), int (*own)(void *ctx, int c, const char *arg),
+                   void *ctx);
 
 /* "dumpscan CMD: OPT: 'ARG' WANT" on stderr (an option value refused);
  * returns the usage exit status. */
