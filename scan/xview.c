@@ -379,39 +379,72 @@ static long proc_at_links(const xv *x, uint64_t links)
  * A DKOM-unlinked process never passes: its neighbours were re-linked
  * past it, and a self-linked entry is no neighbour.  Returns the number
  * of records added.  Work: each record is queued at most once. */
-static size_t extend_by_links(xv *x)
+/* Breadth-first along the neighbour links of the active process list:
+ * the records seed() accepts start the walk (seed may mark them); from
+ * each record reached, the records next_to() names in either direction
+ * join when join() accepts them (and marks them).  Every record joins at
+ * most once (join must refuse a marked one), so the queue of nprocs
+ * entries cannot overflow.  Returns how many joined. */
+typedef struct link_walk {
+    bool (*seed)(xv *x, ds_proc *o);
+    long (*next_to)(xv *x, const ds_proc *o, int dir);
+    bool (*join)(xv *x, const ds_proc *from, int dir, ds_proc *to);
+} link_walk;
+
+static size_t walk_links(xv *x, const link_walk *w)
 {
-    size_t n = x->r->nprocs, head = 0, tail = 0, added = 0;
+    size_t n = x->r->nprocs, head = 0, tail = 0, joined = 0;
     uint32_t *queue = malloc((n ? n : 1) * sizeof(*queue));
     if (!queue) {
         x->nomem = true;
         return 0;
     }
     for (size_t i = 0; i < n; i++)
-        if ((x->r->procs[i].sources & DS_VIEW_LIST) && x->r->procs[i].score >= 0)
+        if (w->seed(x, &x->r->procs[i]))
             queue[tail++] = (uint32_t)i;
     while (head < tail) {
         const ds_proc *o = &x->r->procs[queue[head++]];
-        if (o->eprocess_va == DS_NO_VALUE)
-            continue;
-        uint64_t self = o->eprocess_va + x->p->ep_links;
         for (int dir = 0; dir < 2; dir++) {
-            uint64_t nb = dir == 0 ? o->links_flink : o->links_blink;
-            if (nb == self)
+            long k = w->next_to(x, o, dir);
+            if (k < 0 || !w->join(x, o, dir, &x->r->procs[k]))
                 continue;
-            long k = proc_at_links(x, nb);
-            if (k < 0 || (x->r->procs[k].sources & DS_VIEW_LIST))
-                continue;
-            const ds_proc *q = &x->r->procs[k];
-            if ((dir == 0 ? q->links_blink : q->links_flink) != self)
-                continue;
-            x->r->procs[k].sources |= DS_VIEW_LIST;
             queue[tail++] = (uint32_t)k;
-            added++;
+            joined++;
         }
     }
     free(queue);
-    return added;
+    return joined;
+}
+
+/* extend_by_links: from the listed records, neighbours that link back. */
+static bool listed_seed(xv *x, ds_proc *o)
+{
+    (void)x;
+    return (o->sources & DS_VIEW_LIST) && o->score >= 0;
+}
+
+static long linked_neighbour(xv *x, const ds_proc *o, int dir)
+{
+    if (o->eprocess_va == DS_NO_VALUE)
+        return -1;
+    uint64_t self = o->eprocess_va + x->p->ep_links;
+    uint64_t nb = dir == 0 ? o->links_flink : o->links_blink;
+    return nb == self ? -1 : proc_at_links(x, nb);
+}
+
+static bool links_back(xv *x, const ds_proc *from, int dir, ds_proc *to)
+{
+    uint64_t self = from->eprocess_va + x->p->ep_links;
+    if ((to->sources & DS_VIEW_LIST) || (dir == 0 ? to->links_blink : to->links_flink) != self)
+        return false;
+    to->sources |= DS_VIEW_LIST;
+    return true;
+}
+
+static size_t extend_by_links(xv *x)
+{
+    static const link_walk w = {listed_seed, linked_neighbour, links_back};
+    return walk_links(x, &w);
 }
 
 /* The System process record to rebuild the list around when the head
@@ -580,34 +613,37 @@ static bool open_to_gap(const ds_proc *o)
     return o->score >= 0 && !(o->sources & DS_VIEW_LIST) && !(o->reasons & DS_RSN_LIST_UNREADABLE);
 }
 
+/* mark_list_gaps: from records whose links lead into pages missing from
+ * the dump, their intact neighbours that are not cut either. */
+static bool gap_seed(xv *x, ds_proc *o)
+{
+    if (!open_to_gap(o) || links_state(x, o) != 2)
+        return false;
+    o->reasons |= DS_RSN_LIST_UNREADABLE;
+    return true;
+}
+
+static long intact_neighbour(xv *x, const ds_proc *o, int dir)
+{
+    if (link_side(x, o, dir) != SIDE_INTACT)
+        return -1;
+    return proc_at_links(x, dir == 0 ? o->links_flink : o->links_blink);
+}
+
+static bool gap_joins(xv *x, const ds_proc *from, int dir, ds_proc *to)
+{
+    (void)from;
+    (void)dir;
+    if (!open_to_gap(to) || links_state(x, to) == 0)
+        return false;
+    to->reasons |= DS_RSN_LIST_UNREADABLE;
+    return true;
+}
+
 static void mark_list_gaps(xv *x)
 {
-    size_t n = x->r->nprocs, head = 0, tail = 0;
-    uint32_t *queue = malloc((n ? n : 1) * sizeof(*queue));
-    if (!queue) {
-        x->nomem = true;
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        ds_proc *o = &x->r->procs[i];
-        if (open_to_gap(o) && links_state(x, o) == 2) {
-            o->reasons |= DS_RSN_LIST_UNREADABLE;
-            queue[tail++] = (uint32_t)i;
-        }
-    }
-    while (head < tail) {
-        const ds_proc *o = &x->r->procs[queue[head++]];
-        for (int dir = 0; dir < 2; dir++) {
-            if (link_side(x, o, dir) != SIDE_INTACT)
-                continue;
-            long k = proc_at_links(x, dir == 0 ? o->links_flink : o->links_blink);
-            if (k < 0 || !open_to_gap(&x->r->procs[k]) || links_state(x, &x->r->procs[k]) == 0)
-                continue;
-            x->r->procs[k].reasons |= DS_RSN_LIST_UNREADABLE;
-            queue[tail++] = (uint32_t)k;
-        }
-    }
-    free(queue);
+    static const link_walk w = {gap_seed, intact_neighbour, gap_joins};
+    walk_links(x, &w);
 }
 
 /* ---- threads ------------------------------------------------------------ */

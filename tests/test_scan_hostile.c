@@ -595,6 +595,56 @@ static void test_truncated_after_generation(void **state)
     drop_dump(&fx);
 }
 
+/* The list-gap rule excuses only processes whose own links are sound: in
+ * the truncated dump above, take a process excused as list_unreadable
+ * whose predecessor is excused too, and point its Flink at itself (a
+ * cut).  Reached from that predecessor through an intact link, it must
+ * not be excused any more: it is unlinked, and reported as such. */
+static void test_gap_does_not_excuse_a_cut_link(void **state)
+{
+    (void)state;
+    fixture fx;
+    make_dump(&fx, "win10_2004_22h2_x64", 23);
+    assert_int_equal(truncate(fx.path, 20ll << 20), 0);
+    ds_dump_opts opts = {.force_profile = "win10_2004_22h2_x64"};
+    ds_dump *d = NULL;
+    ds_errbuf eb = {{0}};
+    ds_scan_result r;
+    assert_int_equal(ds_dump_open(&d, fx.path, &opts, &eb), DS_OK);
+    assert_int_equal(ds_scan(d, NULL, &r, &eb), DS_OK);
+    ds_dump_close(d);
+    const unsigned L = fx.p->ep_links;
+    uint64_t pa = 0, va = 0;
+    for (size_t k = 0; k < r.nprocs && !pa; k++) {
+        const ds_proc *o = &r.procs[k];
+        if (!(o->reasons & DS_RSN_LIST_UNREADABLE) || o->eprocess_va == DS_NO_VALUE)
+            continue;
+        for (size_t j = 0; j < r.nprocs; j++) /* its predecessor, excused too */
+            if (r.procs[j].eprocess_va != DS_NO_VALUE &&
+                r.procs[j].eprocess_va + L == o->links_blink &&
+                r.procs[j].links_flink == o->eprocess_va + L &&
+                (r.procs[j].reasons & DS_RSN_LIST_UNREADABLE)) {
+                pa = o->eprocess_pa;
+                va = o->eprocess_va;
+            }
+    }
+    ds_scan_result_free(&r);
+    assert_true(pa != 0);
+    poke_ptr(&fx, pa + L, va + L); /* Flink -> itself */
+    assert_int_equal(ds_dump_open(&d, fx.path, &opts, &eb), DS_OK);
+    assert_int_equal(ds_scan(d, NULL, &r, &eb), DS_OK);
+    const ds_proc *o = NULL;
+    for (size_t k = 0; k < r.nprocs; k++)
+        if (r.procs[k].eprocess_pa == pa)
+            o = &r.procs[k];
+    assert_non_null(o);
+    assert_false(o->reasons & DS_RSN_LIST_UNREADABLE);
+    assert_true(o->unlinked);
+    ds_scan_result_free(&r);
+    ds_dump_close(d);
+    drop_dump(&fx);
+}
+
 /* No build anywhere (KUSER_SHARED_DATA and KDBG wiped): the profile is
  * detected from the System process and the scan still finds everything. */
 static void test_profile_detected(void **state)
@@ -701,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_depth_fields_lie),
         cmocka_unit_test(test_random_damage),
         cmocka_unit_test(test_truncated_after_generation),
+        cmocka_unit_test(test_gap_does_not_excuse_a_cut_link),
         cmocka_unit_test(test_profile_detected),
         cmocka_unit_test(test_candidate_cap),
         cmocka_unit_test(test_fields_that_lie_fail_checks),
