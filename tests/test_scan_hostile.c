@@ -323,6 +323,15 @@ static void test_cid_table_contains_itself(void **state)
     drop_dump(&fx);
 }
 
+/* The record of the process at pa in r, or NULL. */
+static const ds_proc *proc_at_pa(const ds_scan_result *r, uint64_t pa)
+{
+    for (size_t k = 0; k < r->nprocs; k++)
+        if (r->procs[k].eprocess_pa == pa)
+            return &r->procs[k];
+    return NULL;
+}
+
 /* A DKOM-hidden process whose own Flink and Blink were aimed at unmapped
  * kernel memory (the kernel's page tables say so; every page-table page is
  * in the dump) is still hidden: a link into nothing is a cut, not a list
@@ -361,10 +370,7 @@ static void test_links_into_unmapped_memory(void **state)
     d = NULL;
     assert_int_equal(ds_dump_open(&d, fx.path, NULL, &eb), DS_OK);
     assert_int_equal(ds_scan(d, NULL, &r, &eb), DS_OK);
-    const ds_proc *o = NULL;
-    for (size_t k = 0; k < r.nprocs; k++)
-        if (r.procs[k].eprocess_pa == pa)
-            o = &r.procs[k];
+    const ds_proc *o = proc_at_pa(&r, pa);
     assert_non_null(o);
     assert_true(o->unlinked);
     assert_true(o->hidden);
@@ -385,10 +391,7 @@ static const ds_proc *scan_all_find(const fixture *fx, ds_scan_result *r, uint64
     assert_int_equal(ds_dump_open(&d, fx->path, NULL, &eb), DS_OK);
     assert_int_equal(ds_scan(d, &o, r, &eb), DS_OK);
     ds_dump_close(d);
-    for (size_t k = 0; k < r->nprocs; k++)
-        if (r->procs[k].eprocess_pa == pa)
-            return &r->procs[k];
-    return NULL;
+    return proc_at_pa(r, pa);
 }
 
 /* Fields that lie fail their checks: a PID that is no multiple of 4, an
@@ -633,10 +636,7 @@ static void test_gap_does_not_excuse_a_cut_link(void **state)
     poke_ptr(&fx, pa + L, va + L); /* Flink -> itself */
     assert_int_equal(ds_dump_open(&d, fx.path, &opts, &eb), DS_OK);
     assert_int_equal(ds_scan(d, NULL, &r, &eb), DS_OK);
-    const ds_proc *o = NULL;
-    for (size_t k = 0; k < r.nprocs; k++)
-        if (r.procs[k].eprocess_pa == pa)
-            o = &r.procs[k];
+    const ds_proc *o = proc_at_pa(&r, pa);
     assert_non_null(o);
     assert_false(o->reasons & DS_RSN_LIST_UNREADABLE);
     assert_true(o->unlinked);

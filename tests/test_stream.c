@@ -810,6 +810,15 @@ static unsigned pages_not_present(const uint8_t *p, size_t len)
     return missing;
 }
 
+/* Read one byte of every page of [data, data+len). */
+static void touch_pages(const uint8_t *data, size_t len)
+{
+    volatile uint8_t sink = 0;
+    for (size_t i = 0; i < len; i += 4096)
+        sink ^= data[i];
+    (void)sink;
+}
+
 static uint64_t rss_file_kib(void)
 {
     char buf[4096];
@@ -829,10 +838,7 @@ static int rss_cb(void *ctx, const uint8_t *data, size_t len, uint64_t off, uint
 {
     (void)tag, (void)worker;
     rss_ctx *c = ctx;
-    volatile uint8_t sink = 0;
-    for (size_t i = 0; i < len; i += 4096)
-        sink ^= data[i];
-    (void)sink;
+    touch_pages(data, len);
     if (off == c->first_off && c->slow_first_us) {
         usleep(c->slow_first_us);
         c->unmapped_in_use = pages_not_present(data, len); /* dropped under our feet? */
@@ -893,10 +899,7 @@ static int cut_cb(void *ctx, const uint8_t *data, size_t len, uint64_t off, uint
 {
     (void)tag, (void)worker;
     cut_ctx *c = ctx;
-    volatile uint8_t sink = 0;
-    for (size_t i = 0; i < len; i += 4096)
-        sink ^= data[i]; /* touch every page: SIGBUS if one is gone */
-    (void)sink;
+    touch_pages(data, len); /* SIGBUS if one is gone */
     if (off == 0)
         assert_int_equal(ftruncate(c->fd, c->to), 0);
     c->bytes += len;
