@@ -2,6 +2,7 @@
  * See file.h.  The mapping is advisory-random (MADV_RANDOM) because the
  * format parsers and address translation jump around; bulk scans go
  * through stream.c, which sets its own advice. */
+#define _GNU_SOURCE /* preadv2, RWF_NOWAIT */
 
 #include "file.h"
 
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 static _Atomic uint64_t next_cache_id = 1;
@@ -50,6 +52,7 @@ static ds_err adopt_fd(ds_file *f, int fd, unsigned flags, ds_errbuf *eb)
     f->fd = fd;
     f->size = size;
     f->cache_id = atomic_fetch_add(&next_cache_id, 1);
+    atomic_init(&f->nowait_off, false);
     f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
     f->mappable = !(flags & DS_FILE_NO_MMAP) && size <= (uint64_t)SIZE_MAX;
     return DS_OK;
@@ -182,12 +185,76 @@ int ds_pread_full(int fd, void *buf, size_t len, uint64_t off, size_t *got)
     return 0;
 }
 
+/* ---- reads that must not wait ---------------------------------------------
+ * A worker of a cold (O_DIRECT) stream validates its chunk's candidates
+ * with reads outside the chunk, and each page the page cache lacks would
+ * hold that worker for a disk read queued behind the stream's own (about
+ * a millisecond).  In no-wait mode (per thread) such a read fails at once
+ * instead (preadv2 RWF_NOWAIT, which also starts the page's readahead; a
+ * POSIX_FADV_WILLNEED makes sure) and the miss is counted: the caller
+ * drops what it computed and tries again later, when the page is there.
+ * A file whose file system refuses no-wait reads is read waiting. */
+typedef struct no_wait_state {
+    bool on;
+    unsigned misses;
+} no_wait_state;
+
+static _Thread_local no_wait_state no_wait;
+
+void ds_file_nowait_begin(void)
+{
+    no_wait = (no_wait_state){true, 0};
+}
+
+unsigned ds_file_nowait_end(void)
+{
+    unsigned m = no_wait.misses;
+    no_wait = (no_wait_state){0};
+    return m;
+}
+
+/* pread of [off, off+len) that fails with EAGAIN rather than wait for the
+ * disk while no-wait mode is on; else ds_pread_full. */
+static int file_pread(const ds_file *f, void *buf, size_t len, uint64_t off, size_t *got)
+{
+    if (!no_wait.on || atomic_load_explicit(&f->nowait_off, memory_order_relaxed))
+        return ds_pread_full(f->fd, buf, len, off, got);
+    uint8_t *p = buf;
+    *got = 0;
+    while (*got < len) {
+        struct iovec iov = {p + *got, len - *got};
+        ssize_t n = preadv2(f->fd, &iov, 1, (off_t)(off + *got), RWF_NOWAIT);
+        if (n > 0) {
+            *got += (size_t)n;
+            continue;
+        }
+        if (n == 0)
+            return -1;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN) {
+            uint64_t from = (off + *got) & ~4095ull;
+            posix_fadvise(f->fd, (off_t)from, (off_t)(off + len - from), POSIX_FADV_WILLNEED);
+            no_wait.misses++;
+            return EAGAIN;
+        }
+        if (errno != EOPNOTSUPP && errno != EINVAL)
+            return errno;
+        atomic_store(&((ds_file *)f)->nowait_off, true); /* wait, as before */
+        size_t more;
+        int rc = ds_pread_full(f->fd, p + *got, len - *got, off + *got, &more);
+        *got += more;
+        return rc;
+    }
+    return 0;
+}
+
 /* Whole-page read at page index pg, into one slot; false on any failure. */
 static bool fcache_fill(const ds_file *f, fcache_page *c, uint64_t pg)
 {
     uint64_t start = pg * 4096;
     size_t want = f->size - start < 4096 ? (size_t)(f->size - start) : 4096, got;
-    if (ds_pread_full(f->fd, c->data, want, start, &got) != 0) {
+    if (file_pread(f, c->data, want, start, &got) != 0) {
         c->id = 0;
         return false;
     }
@@ -268,14 +335,18 @@ ds_err ds_file_read(const ds_file *f, uint64_t off, void *buf, size_t len)
      * files (minidumps: thousands of tiny reads each) are copied from the
      * mapping: their whole size is a bounded RSS cost. */
     const uint8_t *m = atomic_load(&((ds_file *)f)->map);
-    if (m && f->size <= DS_FILE_SMALL) { /* already mapped: no syscall */
-        memcpy(buf, m + off, len);
+    bool nowait = no_wait.on && !atomic_load_explicit(&f->nowait_off, memory_order_relaxed);
+    if (m && f->size <= DS_FILE_SMALL && !nowait) { /* mapped: no syscall */
+        memcpy(buf, m + off, len); /* (a fault on a cold page would wait) */
         return DS_OK;
     }
+    unsigned misses = no_wait.misses;
     if (fcache_read(f, off, buf, len))
         return DS_OK;
+    if (no_wait.misses != misses)
+        return DS_ERR_IO; /* not there yet: on its way */
     size_t got;
-    int rc = ds_pread_full(f->fd, buf, len, off, &got);
+    int rc = file_pread(f, buf, len, off, &got);
     if (rc == -1)
         return DS_ERR_TRUNCATED; /* file shrank under us */
     return rc ? DS_ERR_IO : DS_OK;

@@ -30,6 +30,7 @@ typedef struct ds_file {
     _Atomic(const uint8_t *) map;
     bool mappable;        /* mapping allowed (no DS_FILE_NO_MMAP, size fits) */
     uint64_t cache_id;    /* names this open file in the per-thread page cache */
+    atomic_bool nowait_off; /* its file system refused a no-wait read */
 } ds_file;
 
 /* Flags for ds_file_open. */
@@ -60,6 +61,15 @@ void ds_file_willneed(const ds_file *f, uint64_t off, uint64_t len);
  * the file's) instead of reading the file.  Clear before data goes away. */
 void ds_file_overlay(const ds_file *f, uint64_t off, const uint8_t *data, size_t len);
 void ds_file_overlay_clear(void);
+
+/* No-wait reads on the calling thread, from begin to end: a ds_file_read
+ * whose bytes are not in the page cache fails (DS_ERR_IO) instead of
+ * waiting for the disk, after asking the kernel to fetch them in the
+ * background; end returns how many reads failed so.  A caller that saw
+ * misses drops what it computed from those reads and tries again later.
+ * On a kernel without no-wait buffered reads every read waits (0 misses). */
+void ds_file_nowait_begin(void);
+unsigned ds_file_nowait_end(void);
 
 /* Pointer to len bytes at off inside the mapping, or NULL when out of
  * bounds or not mapped.  Valid until ds_file_close. */

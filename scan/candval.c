@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/file.h"
 #include "../src/dumpfmt.h"
 #include "../src/grow.h"
 
@@ -167,24 +168,71 @@ static body_key *batch_keys(const ds_cand_recs *out, size_t p0, size_t t0, size_
     return k;
 }
 
+/* ---- no-wait validation (cold streams) -------------------------------------- */
+
+static void defer(ds_cand_recs *out, const cand *c, unsigned tries)
+{
+    if (!ds_reserve((void **)&out->deferred, &out->cap_deferred, out->ndeferred,
+                    sizeof(*out->deferred))) {
+        out->nomem = true;
+        return;
+    }
+    out->deferred[out->ndeferred++] = (deferred_cand){*c, tries};
+}
+
+/* validate_cand with no-wait reads when out->nowait and tries are left;
+ * false (nothing kept) when a read missed the page cache. */
+static bool validate_now(const ds_vctx *vc, const ds_p2v *m, const cand *c, bool nowait,
+                         ds_proc *po, ds_thread *pt)
+{
+    memset(po, 0, sizeof(*po));
+    memset(pt, 0, sizeof(*pt));
+    if (!nowait) {
+        validate_cand(vc, m, c, po, pt);
+        return true;
+    }
+    ds_file_nowait_begin();
+    validate_cand(vc, m, c, po, pt);
+    return ds_file_nowait_end() == 0;
+}
+
+/* Validate c into out (kept when accepted) or, on a miss, defer it. */
+static void validate_into(const ds_vctx *vc, const ds_p2v *m, const cand *c, unsigned tries,
+                          ds_cand_recs *out)
+{
+    ds_proc po;
+    ds_thread pt;
+    bool nowait = out->nowait && tries < DS_CAND_MAX_TRIES;
+    if (!validate_now(vc, m, c, nowait, &po, &pt)) {
+        out->deferrals += tries == 0;
+        defer(out, c, tries + 1);
+    } else if (cand_is_proc(c->kind)) {
+        keep_proc(out, &po);
+    } else {
+        keep_thread(out, &pt);
+    }
+}
+
+void ds_cand_retry_deferred(const ds_vctx *vc, const ds_p2v *m, ds_cand_recs *out, bool wait)
+{
+    size_t n = out->ndeferred;
+    out->ndeferred = 0; /* validate_into appends what misses again */
+    for (size_t i = 0; i < n; i++) {
+        deferred_cand d = out->deferred[i]; /* (appends land at slots <= i) */
+        validate_into(vc, m, &d.c, wait ? DS_CAND_MAX_TRIES : d.tries, out);
+    }
+}
+
 void ds_cand_validate_batch(const ds_vctx *vc, const ds_p2v *m, const cand *c, size_t n,
                             ds_cand_recs *out)
 {
     size_t p0 = out->nprocs, t0 = out->nthreads, nstruct = 0;
-    ds_proc po;
-    ds_thread pt;
     for (size_t i = 0; i < n; i++) {
         if (!cand_is_tagged(c[i].kind)) {
             nstruct += c[i].kind == CAND_PROC_STRUCT || c[i].kind == CAND_THREAD_STRUCT;
             continue;
         }
-        memset(&po, 0, sizeof(po));
-        memset(&pt, 0, sizeof(pt));
-        validate_cand(vc, m, &c[i], &po, &pt);
-        if (cand_is_proc(c[i].kind))
-            keep_proc(out, &po);
-        else
-            keep_thread(out, &pt);
+        validate_into(vc, m, &c[i], 0, out);
     }
     if (nstruct == 0)
         return;
@@ -194,18 +242,17 @@ void ds_cand_validate_batch(const ds_vctx *vc, const ds_p2v *m, const cand *c, s
         if (c[i].kind != CAND_PROC_STRUCT && c[i].kind != CAND_THREAD_STRUCT)
             continue;
         const body_key *hit = keys ? find_body(keys, nkeys, m, &c[i]) : NULL;
-        memset(&po, 0, sizeof(po));
-        memset(&pt, 0, sizeof(pt));
-        if (hit && hit->is_proc)
+        if (!hit) {
+            validate_into(vc, m, &c[i], 0, out);
+        } else if (hit->is_proc) {
+            ds_proc po;
             reuse_proc(&po, &out->procs[hit->idx]);
-        else if (hit)
-            reuse_thread(&pt, &out->threads[hit->idx]);
-        else
-            validate_cand(vc, m, &c[i], &po, &pt);
-        if (cand_is_proc(c[i].kind))
             keep_proc(out, &po);
-        else
+        } else {
+            ds_thread pt;
+            reuse_thread(&pt, &out->threads[hit->idx]);
             keep_thread(out, &pt);
+        }
     }
     free(keys);
 }
@@ -214,6 +261,7 @@ void ds_cand_recs_free(ds_cand_recs *r)
 {
     free(r->procs);
     free(r->threads);
+    free(r->deferred);
     memset(r, 0, sizeof(*r));
 }
 

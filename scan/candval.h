@@ -12,7 +12,12 @@
  *     page map made before the stream);
  *   - ds_cand_validate_all: every candidate after the stream, in slices
  *     on the pool (when no such page map could be made, and when the
- *     scan learns new type keys and must validate again). */
+ *     scan learns new type keys and must validate again).
+ * When the stream reads a cold dump with O_DIRECT, the batch runner's
+ * reads outside the chunk would each wait for the disk behind the
+ * stream's queue; it validates with no-wait reads instead and puts off
+ * the candidates that missed, to try after the worker's next chunk, when
+ * the pages they asked for have come (ds_cand_retry_deferred). */
 #ifndef DS_SCAN_CANDVAL_H
 #define DS_SCAN_CANDVAL_H
 
@@ -47,19 +52,42 @@ static inline bool cand_is_tagged(uint8_t kind)
     return kind == CAND_PROC_TAG || kind == CAND_THREAD_TAG;
 }
 
-/* Accepted records (score >= 0), grown as needed. */
+/* A candidate put off because its validation missed the page cache. */
+typedef struct deferred_cand {
+    cand c;
+    unsigned tries;    /* no-wait validations so far */
+} deferred_cand;
+
+/* No-wait tries of one candidate before it is validated waiting for the
+ * disk: each try reaches one read deeper (a pointer followed to a page
+ * the last try asked for), and validation follows few. */
+#define DS_CAND_MAX_TRIES 6
+
+/* Accepted records (score >= 0), grown as needed, and with no-wait reads
+ * (cold streams) the candidates put off. */
 typedef struct ds_cand_recs {
     ds_proc *procs;
     size_t nprocs, cap_procs;
     ds_thread *threads;
     size_t nthreads, cap_threads;
     bool nomem;        /* a record was dropped for want of memory */
+    bool nowait;       /* validate with no-wait reads (file.h) */
+    deferred_cand *deferred;
+    size_t ndeferred, cap_deferred;
+    uint64_t deferrals; /* candidates put off at least once */
 } ds_cand_recs;
 
 /* Validate c[0, n) (process and thread candidates; driver hits are
- * skipped) and append the accepted records to out. */
+ * skipped) and append the accepted records to out.  With out->nowait a
+ * candidate whose reads missed the page cache goes to out->deferred
+ * instead (its pages are on their way). */
 void ds_cand_validate_batch(const ds_vctx *vc, const ds_p2v *m, const cand *c, size_t n,
                             ds_cand_recs *out);
+
+/* Validate out->deferred again: without waiting while a candidate has
+ * tries left and wait is false (those that miss again stay), else
+ * waiting for the disk (the list ends empty). */
+void ds_cand_retry_deferred(const ds_vctx *vc, const ds_p2v *m, ds_cand_recs *out, bool wait);
 
 /* Validate every candidate on the pool.  c is partitioned: process
  * candidates [0, nproc), thread candidates [nproc, n); candidate g gets

@@ -18,7 +18,11 @@
  *
  * Phase 3 (validate): each worker validates the
  * candidates of the chunk it just searched (candval.h) and keeps the
- * accepted records, so little is left after the last byte is read.  When
+ * accepted records, so little is left after the last byte is read.  On
+ * a cold dump (O_DIRECT stream) its reads outside the chunk do not wait
+ * for the disk: a candidate that misses the page cache is tried again
+ * after the worker's next chunk, and what is left when the stream ends is
+ * validated on the pool (drain_deferred).  When
  * the kernel maps too many pages for that map, the VAs come from one walk
  * for the hit pages after the stream and the candidates are validated
  * then, in slices on the pool; the records are the same either way.  Tag
@@ -67,6 +71,7 @@ typedef struct scan_ctx {
     bool struct_scan;
     bool struct_all;           /* structure scan on every page, kmap or not */
     bool prefetch;             /* O_DIRECT stream: prefetch validated objects */
+    bool nowait;               /* in-stream validation with no-wait reads */
     const uint64_t *kmap;      /* bit per pfn: kernel-mapped; NULL = unknown */
     uint64_t kmap_pfns;
     uint64_t *kmap_big;        /* bit per 2 MiB chunk already marked by a large leaf */
@@ -78,6 +83,7 @@ typedef struct scan_ctx {
     const ds_p2v *early;
     ds_cand_recs *recs;
     unsigned nworkers;
+    atomic_uint drain_next;    /* drain_job: next worker's list to drain */
     atomic_size_t total;
     atomic_bool capped;
     atomic_ullong tag_hits, struct_hits;
@@ -285,9 +291,14 @@ static int on_chunk(void *ctx, const uint8_t *data, size_t len, uint64_t file_of
     tag_scan_chunk(sc, data, len, pa, worker);
     if (sc->struct_scan)
         struct_scan_chunk(sc, data, len, pa, worker);
-    if (sc->early && sc->per_worker[worker].n > first) {
-        ds_cand_recs *out = &sc->recs[worker];
+    ds_cand_recs *out = sc->early ? &sc->recs[worker] : NULL;
+    if (out && (sc->per_worker[worker].n > first || out->ndeferred)) {
+        out->nowait = sc->nowait;
         ds_file_overlay(&sc->d->file, file_off, data, len); /* reads inside: no I/O */
+        /* those put off after earlier chunks first: a chunk's search
+         * later, the pages they asked for are mostly here */
+        if (out->ndeferred)
+            ds_cand_retry_deferred(sc->vc, sc->early, out, false);
         ds_cand_validate_batch(sc->vc, sc->early, sc->per_worker[worker].v + first,
                                sc->per_worker[worker].n - first, out);
         ds_file_overlay_clear();
@@ -552,6 +563,8 @@ static ds_err stream_phase(scan_ctx *sc, const ds_scan_opts *o, ds_pool *pool,
     }
     so.pool = pool;
     sc->prefetch = so.odirect;
+    sc->nowait = o->nowait_reads == DS_SCAN_NOWAIT_ON ||
+                 (o->nowait_reads == DS_SCAN_NOWAIT_AUTO && so.odirect);
     so.chunk_bytes = o->chunk_bytes;
     so.inflight_bytes = o->inflight_bytes;
     ds_stream_stats st;
@@ -680,6 +693,31 @@ static ds_err validate_after(const ds_vctx *vc, const ds_p2v *m, const cand *c, 
     free(procs);
     free(threads);
     return e;
+}
+
+/* Validate what each worker still had put off when the stream ended,
+ * on the pool: their pages were asked for, so these reads wait less. */
+static void drain_job(void *arg, unsigned worker)
+{
+    (void)worker;
+    scan_ctx *sc = arg;
+    unsigned w = atomic_fetch_add(&sc->drain_next, 1);
+    ds_cand_retry_deferred(sc->vc, sc->early, &sc->recs[w], true);
+}
+
+static void drain_deferred(scan_ctx *sc, ds_pool *pool, ds_scan_stats *st)
+{
+    ds_pool_group g;
+    ds_pool_group_init(&g, pool);
+    for (unsigned w = 0; w < sc->nworkers; w++) {
+        st->deferred += sc->recs[w].deferrals;
+        st->deferred_at_end += sc->recs[w].ndeferred;
+    }
+    atomic_store(&sc->drain_next, 0);
+    for (unsigned w = 0; w < sc->nworkers; w++)
+        if (ds_pool_submit(&g, drain_job, sc) != DS_OK)
+            drain_job(sc, 0);
+    ds_pool_wait(&g);
 }
 
 /* The records the workers validated during the stream, gathered and
@@ -816,8 +854,10 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
     size_t nproc = 0;
     if (e == DS_OK) {
         nproc = partition_by_kind(c, n);
-        if (sc.early)
+        if (sc.early) {
+            drain_deferred(&sc, pool, &r->stats);
             e = collect_early(&sc, n, o->min_score, r);
+        }
         else
             e = validate_after(&vc, &m, c, n, nproc, pool, o->min_score, r);
     }

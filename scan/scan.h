@@ -47,6 +47,14 @@
 
 struct ds_pool;
 
+/* In-stream validation with no-wait reads: a candidate whose reads miss
+ * the page cache is put off until its pages have come (scan/candval.h). */
+typedef enum ds_scan_nowait {
+    DS_SCAN_NOWAIT_AUTO = 0, /* when the stream reads with O_DIRECT (cold) */
+    DS_SCAN_NOWAIT_ON,       /* always (tests) */
+    DS_SCAN_NOWAIT_OFF,      /* never: every read waits */
+} ds_scan_nowait;
+
 typedef struct ds_scan_opts {
     int io_backend;          /* ds_io_backend (io/stream.h); 0 = auto */
     bool odirect;            /* O_DIRECT reads for cold data (uring) */
@@ -66,6 +74,8 @@ typedef struct ds_scan_opts {
                                    records; for tests and comparisons) */
     size_t early_max_pages;  /* most kernel-mapped pages for validating in
                                 the stream; 0 = default (512 Ki) */
+    int nowait_reads;        /* ds_scan_nowait: in-stream validation's reads
+                                outside the chunk (candval.h) */
     const atomic_bool *cancel; /* when set, the scan stops at the next chunk
                                   or phase and returns DS_ERR_CANCELLED */
     _Atomic uint64_t *progress_bytes; /* bytes scanned so far, added per chunk
@@ -82,6 +92,9 @@ typedef struct ds_scan_stats {
     bool candidates_capped;
     bool validated_in_stream; /* candidates were validated per chunk by the
                                  workers during the stream (scan.c) */
+    uint64_t deferred;       /* of those, put off at least once because a
+                                no-wait read missed the page cache */
+    uint64_t deferred_at_end; /* still put off when the stream ended */
     uint64_t ns_stream, ns_p2v, ns_validate, ns_xview, ns_total;
     char io_backend[16];     /* backend actually used */
     char io_fallback[200];   /* why auto fell back, "" if it did not */

@@ -12,7 +12,9 @@
  * 4 threads.  Also: AUTO's fallback when io_uring is blocked by seccomp
  * (forked child), O_DIRECT (used, or reported as fallen back), O_DIRECT
  * refused by the file system (seccomp-faked EINVAL: buffered reads, reason
- * reported), a file truncated before and during the run (error, no hang),
+ * reported), no-wait reads of ds_file (cached: read; seccomp-faked EAGAIN:
+ * counted misses that leave nothing stale; EOPNOTSUPP: they wait), a file
+ * truncated before and during the run (error, no hang),
  * a consumer stop, bounded buffers with a slow consumer, two streams
  * sharing one pool, and bad extent lists. */
 
@@ -20,9 +22,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,13 +32,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 #include <inttypes.h>
+
+#include "seccomp_child.h"
 
 #include "file.h"
 #include "stream.h"
@@ -331,51 +332,18 @@ static void test_auto(void **state)
 
 /* ---- AUTO with io_uring_setup blocked by seccomp (forked child) ---------- */
 
-#if defined(__x86_64__)
-#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
-#elif defined(__aarch64__)
-#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
-#endif
-
-#if defined(TEST_AUDIT_ARCH) && defined(__NR_io_uring_setup)
-static int install_filter(struct sock_filter *filt, unsigned short n)
-{
-    struct sock_fprog prog = {n, filt};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
-        return -1;
-    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
-}
-
+/* io_uring_setup fails with EPERM (its first argument, the ring size,
+ * is never 0). */
 static int block_io_uring(void)
 {
-    struct sock_filter filt[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    return install_filter(filt, (unsigned short)(sizeof(filt) / sizeof(filt[0])));
+    return fail_when_flag_set(__NR_io_uring_setup, 0, ~0u, EPERM);
 }
 
 /* openat(..., flags & O_DIRECT) fails with EINVAL, as on file systems
  * without direct I/O. */
 static int refuse_o_direct(void)
 {
-    struct sock_filter filt[] = {
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_openat, 0, 3),
-        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
-        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, O_DIRECT, 0, 1),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EINVAL & SECCOMP_RET_DATA)),
-        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-    };
-    return install_filter(filt, (unsigned short)(sizeof(filt) / sizeof(filt[0])));
+    return fail_when_flag_set(__NR_openat, 2, O_DIRECT, EINVAL);
 }
 
 /* Child: exit 0 on the expected fallback, 77 when seccomp is unavailable,
@@ -452,21 +420,6 @@ static int odirect_refused_child(void)
     return rc;
 }
 
-/* Run fn in a forked child; skip when seccomp is unavailable (77). */
-static void run_child_test(int (*fn)(void))
-{
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0)
-        _exit(fn());
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    if (WEXITSTATUS(status) == 77)
-        skip();
-    assert_int_equal(WEXITSTATUS(status), 0);
-}
-
 static void test_auto_fallback_seccomp(void **state)
 {
     (void)state;
@@ -478,19 +431,6 @@ static void test_odirect_refused(void **state)
     (void)state;
     run_child_test(odirect_refused_child);
 }
-#else
-static void test_auto_fallback_seccomp(void **state)
-{
-    (void)state;
-    skip();
-}
-
-static void test_odirect_refused(void **state)
-{
-    (void)state;
-    skip();
-}
-#endif
 
 /* ---- O_DIRECT -------------------------------------------------------------- */
 
@@ -931,6 +871,113 @@ static void test_mmap_worker_prefault_truncated(void **state)
     unlink(path);
 }
 
+/* ---- no-wait reads ---------------------------------------------------------- */
+
+static bool holds_file_bytes(const uint8_t *b, uint64_t off, size_t len)
+{
+    for (size_t k = 0; k < len; k++)
+        if (b[k] != expected_byte(off + k))
+            return false;
+    return true;
+}
+
+/* Pages in the page cache (the temp file was just written) read the same
+ * with no-wait reads, through the page cache of small reads and directly,
+ * and count no miss. */
+static void test_nowait_cached(void **state)
+{
+    (void)state;
+    ds_file f;
+    assert_int_equal(ds_file_open(&f, g_path, DS_FILE_NO_MMAP, NULL), DS_OK);
+    uint8_t b[600];
+    ds_file_nowait_begin();
+    assert_int_equal(ds_file_read(&f, 3 * 4096 + 100, b, 64), DS_OK);
+    assert_true(holds_file_bytes(b, 3 * 4096 + 100, 64));
+    assert_int_equal(ds_file_read(&f, 7 * 4096 - 10, b, 600), DS_OK);
+    assert_true(holds_file_bytes(b, 7 * 4096 - 10, 600));
+    assert_int_equal(ds_file_nowait_end(), 0);
+    ds_file_close(&f);
+}
+
+/* Child: every no-wait read "would wait" (seccomp answers EAGAIN). */
+static int nowait_miss_child(void)
+{
+    if (fail_when_flag_set(__NR_preadv2, 5, RWF_NOWAIT, EAGAIN) != 0)
+        return 77;
+    ds_file f, m;
+    if (ds_file_open(&f, g_path, DS_FILE_NO_MMAP, NULL) != DS_OK ||
+        ds_file_open(&m, g_path, 0, NULL) != DS_OK)
+        return 2;
+    uint8_t b[600];
+    ds_file_nowait_begin();
+    if (ds_file_read(&f, 4 * 4096 + 8, b, 16) != DS_ERR_IO) /* small: one page */
+        return 3;
+    if (ds_file_read(&f, 9 * 4096 - 8, b, 600) != DS_ERR_IO) /* across pages */
+        return 4;
+    if (ds_file_nowait_end() != 2)
+        return 5;
+    /* waiting reads get the file's bytes: a miss left nothing behind */
+    if (ds_file_read(&f, 4 * 4096 + 8, b, 16) != DS_OK || !holds_file_bytes(b, 4 * 4096 + 8, 16))
+        return 6;
+    if (ds_file_read(&f, 9 * 4096 - 8, b, 600) != DS_OK ||
+        !holds_file_bytes(b, 9 * 4096 - 8, 600))
+        return 7;
+    /* a page this thread already holds needs no read: no miss */
+    ds_file_nowait_begin();
+    if (ds_file_read(&f, 4 * 4096 + 100, b, 16) != DS_OK ||
+        !holds_file_bytes(b, 4 * 4096 + 100, 16))
+        return 8;
+    if (ds_file_nowait_end() != 0)
+        return 9;
+    /* a small mapped file is not read through its mapping (a fault on a
+     * cold page would wait) */
+    if (!ds_file_map(&m))
+        return 10;
+    ds_file_nowait_begin();
+    if (ds_file_read(&m, 6 * 4096 + 8, b, 16) != DS_ERR_IO)
+        return 11;
+    if (ds_file_nowait_end() != 1)
+        return 12;
+    if (ds_file_read(&m, 6 * 4096 + 8, b, 16) != DS_OK || !holds_file_bytes(b, 6 * 4096 + 8, 16))
+        return 13;
+    ds_file_close(&f);
+    ds_file_close(&m);
+    return 0;
+}
+
+/* Child: the file system refuses no-wait reads (EOPNOTSUPP): they wait. */
+static int nowait_refused_child(void)
+{
+    if (fail_when_flag_set(__NR_preadv2, 5, RWF_NOWAIT, EOPNOTSUPP) != 0)
+        return 77;
+    ds_file f;
+    if (ds_file_open(&f, g_path, DS_FILE_NO_MMAP, NULL) != DS_OK)
+        return 2;
+    uint8_t b[600];
+    ds_file_nowait_begin();
+    if (ds_file_read(&f, 5 * 4096 + 8, b, 16) != DS_OK || !holds_file_bytes(b, 5 * 4096 + 8, 16))
+        return 3;
+    if (ds_file_read(&f, 11 * 4096 - 8, b, 600) != DS_OK ||
+        !holds_file_bytes(b, 11 * 4096 - 8, 600))
+        return 4;
+    if (ds_file_nowait_end() != 0)
+        return 5;
+    ds_file_close(&f);
+    return 0;
+}
+
+static void test_nowait_miss(void **state)
+{
+    (void)state;
+    run_child_test(nowait_miss_child);
+}
+
+static void test_nowait_refused(void **state)
+{
+    (void)state;
+    run_child_test(nowait_refused_child);
+}
+
 /* The chunk in hand (ds_file_overlay): reads of the file inside the chunk
  * come from the caller's buffer (here deliberately different bytes, to
  * see which served them), reads that reach past either end come from the
@@ -1157,6 +1204,9 @@ int main(void)
         cmocka_unit_test(test_lazy_mapping),
         cmocka_unit_test(test_aligned_mapping),
         cmocka_unit_test(test_chunk_overlay),
+        cmocka_unit_test(test_nowait_cached),
+        cmocka_unit_test(test_nowait_miss),
+        cmocka_unit_test(test_nowait_refused),
         cmocka_unit_test(test_auto_shape),
         cmocka_unit_test(test_mmap_pages_dropped),
         cmocka_unit_test(test_mmap_worker_prefault_truncated),
