@@ -99,7 +99,7 @@ typedef struct check_ctx {
     atomic_ulong bytes;
     unsigned max_workers;
     unsigned slow_us;           /* consumer delay */
-    unsigned stop_after;        /* return 1 on this call number (0 = never) */
+    unsigned stop_after;        /* return 1 from this call number on (0 = never) */
     int truncate_fd;            /* >= 0: first call truncates the file */
     uint64_t truncate_to;
     atomic_int truncated;
@@ -169,7 +169,9 @@ static int check_cb(void *ctxp, const uint8_t *data, size_t len, uint64_t off, u
     remember_ptr(c, data);
     if (c->slow_us)
         usleep(c->slow_us);
-    return c->stop_after && call == c->stop_after;
+    /* from that call on: were only that call to ask, a worker descheduled
+     * inside it would let the other stream on unboundedly meanwhile */
+    return c->stop_after && call >= c->stop_after;
 }
 
 static void ctx_init(check_ctx *c, size_t chunk, unsigned workers)
