@@ -200,6 +200,11 @@ typedef struct no_wait_state {
 } no_wait_state;
 
 static _Thread_local no_wait_state no_wait;
+/* the last miss of this thread, for ds_file_nowait_settle */
+static _Thread_local struct {
+    const ds_file *f;
+    uint64_t id, off;
+} last_miss;
 
 void ds_file_nowait_begin(void)
 {
@@ -211,6 +216,16 @@ unsigned ds_file_nowait_end(void)
     unsigned m = no_wait.misses;
     no_wait = (no_wait_state){0};
     return m;
+}
+
+void ds_file_nowait_settle(const ds_file *f)
+{
+    if (last_miss.f != f || last_miss.id != f->cache_id)
+        return;
+    uint8_t b;
+    size_t got;
+    ds_pread_full(f->fd, &b, 1, last_miss.off, &got); /* waits for its page */
+    last_miss.f = NULL;
 }
 
 /* pread of [off, off+len) that fails with EAGAIN rather than wait for the
@@ -236,6 +251,9 @@ static int file_pread(const ds_file *f, void *buf, size_t len, uint64_t off, siz
             uint64_t from = (off + *got) & ~4095ull;
             posix_fadvise(f->fd, (off_t)from, (off_t)(off + len - from), POSIX_FADV_WILLNEED);
             no_wait.misses++;
+            last_miss.f = f;
+            last_miss.id = f->cache_id;
+            last_miss.off = off + *got;
             return EAGAIN;
         }
         if (errno != EOPNOTSUPP && errno != EINVAL)

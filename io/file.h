@@ -71,6 +71,11 @@ void ds_file_overlay_clear(void);
 void ds_file_nowait_begin(void);
 unsigned ds_file_nowait_end(void);
 
+/* Wait until the page of this thread's last no-wait miss in f is read
+ * (asked for last, so those asked for before it are mostly read too);
+ * nothing when its last miss was elsewhere or has been waited for. */
+void ds_file_nowait_settle(const ds_file *f);
+
 /* Pointer to len bytes at off inside the mapping, or NULL when out of
  * bounds or not mapped.  Valid until ds_file_close. */
 const uint8_t *ds_file_ptr(const ds_file *f, uint64_t off, size_t len);

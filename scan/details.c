@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../io/file.h"
 #include "../src/modules.h"
 #include "../src/triage.h"
 #include "handletable.h"
@@ -98,24 +99,67 @@ static void read_image_path(const ds_vctx *vc, const ds_proc *o, ds_proc_detail 
     free(buf);
 }
 
-ds_err ds_details_fill(const ds_vctx *vc, ds_scan_result *r)
+/* One process's details; its handle-table walk takes from *pages. */
+static void fill_one(const ds_vctx *vc, const ds_proc *o, ds_proc_detail *det, unsigned *pages)
+{
+    det->handle_count = -1;
+    if (o->object_table)
+        det->handle_count = ds_ht_count(vc->d, vc->p, o->object_table, pages, &det->handles_bounded);
+    read_image_path(vc, o, det);
+    read_user_strings(vc, o, det);
+}
+
+static void free_one(ds_proc_detail *det)
+{
+    free(det->image_path);
+    free(det->command_line);
+    free(det->current_directory);
+}
+
+/* Cold dump: the details' reads are chains (handle table levels; page
+ * tables, PEB, parameters, strings), one cold page at a time.  Rounds of
+ * the same reads without waiting (file.h no-wait mode) ask for the next
+ * page of every process at once, then wait for the last asked; what they
+ * compute is thrown away, the real pass below finds the pages read.
+ * Each round's walks share one handle-table budget like the real pass. */
+static void prefetch_details(const ds_vctx *vc, const ds_scan_result *r)
+{
+    bool *done = calloc(r->nprocs ? r->nprocs : 1, sizeof(*done));
+    for (unsigned round = 0; done && round < DS_DETAIL_PREFETCH_ROUNDS; round++) {
+        unsigned pages = DS_DETAIL_MAX_TABLE_PAGES;
+        size_t missed = 0;
+        for (size_t i = 0; i < r->nprocs; i++) {
+            if (done[i])
+                continue;
+            ds_proc_detail scratch = {0};
+            ds_file_nowait_begin();
+            fill_one(vc, &r->procs[i], &scratch, &pages);
+            done[i] = ds_file_nowait_end() == 0;
+            missed += !done[i];
+            free_one(&scratch);
+        }
+        if (!missed)
+            break;
+        ds_file_nowait_settle(&vc->d->file);
+    }
+    free(done);
+}
+
+ds_err ds_details_fill(const ds_vctx *vc, ds_scan_result *r, bool cold)
 {
     r->details = calloc(r->nprocs ? r->nprocs : 1, sizeof(*r->details));
     if (!r->details)
         return DS_ERR_NOMEM;
-    unsigned pages = DS_DETAIL_MAX_TABLE_PAGES;
-    for (size_t i = 0; i < r->nprocs; i++) {
-        const ds_proc *o = &r->procs[i];
-        ds_proc_detail *det = &r->details[i];
-        det->handle_count = -1;
-        if (!vc->p)
-            continue;
-        if (o->object_table)
-            det->handle_count =
-                ds_ht_count(vc->d, vc->p, o->object_table, &pages, &det->handles_bounded);
-        read_image_path(vc, o, det);
-        read_user_strings(vc, o, det);
+    if (!vc->p) {
+        for (size_t i = 0; i < r->nprocs; i++)
+            r->details[i].handle_count = -1;
+        return DS_OK;
     }
+    if (cold)
+        prefetch_details(vc, r);
+    unsigned pages = DS_DETAIL_MAX_TABLE_PAGES;
+    for (size_t i = 0; i < r->nprocs; i++)
+        fill_one(vc, &r->procs[i], &r->details[i], &pages);
     return DS_OK;
 }
 
@@ -123,10 +167,7 @@ void ds_details_free(ds_proc_detail *d, size_t n)
 {
     if (!d)
         return;
-    for (size_t i = 0; i < n; i++) {
-        free(d[i].image_path);
-        free(d[i].command_line);
-        free(d[i].current_directory);
-    }
+    for (size_t i = 0; i < n; i++)
+        free_one(&d[i]);
     free(d);
 }

@@ -30,8 +30,14 @@ typedef struct ds_proc_detail {
 struct ds_vctx;
 struct ds_scan_result;
 
-/* Fill r->details (one per r->procs, same order).  DS_ERR_NOMEM only. */
-ds_err ds_details_fill(const struct ds_vctx *vc, struct ds_scan_result *r);
+/* Rounds of no-wait reads before the details of a cold dump are read
+ * (details.c prefetch_details); each reaches one page deeper. */
+#define DS_DETAIL_PREFETCH_ROUNDS 12u
+
+/* Fill r->details (one per r->procs, same order).  cold: the dump's pages
+ * are mostly not in the page cache (an O_DIRECT scan); they are asked for
+ * a level at a time for every process first.  DS_ERR_NOMEM only. */
+ds_err ds_details_fill(const struct ds_vctx *vc, struct ds_scan_result *r, bool cold);
 void ds_details_free(ds_proc_detail *d, size_t n);
 
 #endif

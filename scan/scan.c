@@ -31,7 +31,8 @@
  * physical address; records scoring below min_score are dropped.
  *
  * Phase 4 (cross-view): xview.c.  With O_DIRECT reads the pages of the
- * records found are prefetched first (prefetch_records).
+ * records found are prefetched first (prefetch_records), and the details
+ * (details.h) ask for their pages a level at a time for every process.
  *
  * Output is sorted by physical address (then VA), so it does not depend on
  * thread scheduling. */
@@ -71,7 +72,7 @@ typedef struct scan_ctx {
     bool struct_scan;
     bool struct_all;           /* structure scan on every page, kmap or not */
     bool prefetch;             /* O_DIRECT stream: prefetch validated objects */
-    bool nowait;               /* in-stream validation with no-wait reads */
+    bool nowait;               /* validation and details with no-wait reads */
     const uint64_t *kmap;      /* bit per pfn: kernel-mapped; NULL = unknown */
     uint64_t kmap_pfns;
     uint64_t *kmap_big;        /* bit per 2 MiB chunk already marked by a large leaf */
@@ -888,7 +889,7 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
         e = ds_xview(&vc, r, o->min_score);
     r->stats.xview_skipped = o->no_xview;
     if (e == DS_OK)
-        e = ds_details_fill(&vc, r);
+        e = ds_details_fill(&vc, r, sc.nowait);
     uint64_t t4 = now_ns();
     ds_pool_destroy(own_pool);
 

@@ -47,8 +47,10 @@
 
 struct ds_pool;
 
-/* In-stream validation with no-wait reads: a candidate whose reads miss
- * the page cache is put off until its pages have come (scan/candval.h). */
+/* Reads that do not wait for the disk, for a dump not in the page cache:
+ * in-stream validation puts off a candidate whose reads miss until its
+ * pages have come (scan/candval.h), and the details are asked for a page
+ * level at a time for every process before they are read (details.h). */
 typedef enum ds_scan_nowait {
     DS_SCAN_NOWAIT_AUTO = 0, /* when the stream reads with O_DIRECT (cold) */
     DS_SCAN_NOWAIT_ON,       /* always (tests) */
@@ -74,8 +76,8 @@ typedef struct ds_scan_opts {
                                    records; for tests and comparisons) */
     size_t early_max_pages;  /* most kernel-mapped pages for validating in
                                 the stream; 0 = default (512 Ki) */
-    int nowait_reads;        /* ds_scan_nowait: in-stream validation's reads
-                                outside the chunk (candval.h) */
+    int nowait_reads;        /* ds_scan_nowait: validation reads outside the
+                                chunk and details (see above) */
     const atomic_bool *cancel; /* when set, the scan stops at the next chunk
                                   or phase and returns DS_ERR_CANCELLED */
     _Atomic uint64_t *progress_bytes; /* bytes scanned so far, added per chunk

@@ -666,7 +666,8 @@ static const ds_scan_result *g_det_first;
 /* Child: every no-wait read "would wait" (seccomp answers EAGAIN), so the
  * workers put off every candidate that reads outside its chunk, try it
  * again after each later chunk, validate it waiting once its tries are
- * spent, and drain the rest after the stream: the records stay the same. */
+ * spent, and drain the rest after the stream, and the details' no-wait
+ * rounds all miss before the real pass: the records stay the same. */
 static int nowait_miss_child(void)
 {
     if (fail_when_flag_set(__NR_preadv2, 5, RWF_NOWAIT, EAGAIN) != 0)
