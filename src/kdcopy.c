@@ -66,23 +66,41 @@ static bool kdbg_size_imm(uint32_t v)
     return bytes || qwords;
 }
 
+/* A 64-bit bswap (REX.W 0F C8+r) in code[lo, hi): found by memchr for
+ * its 0F, since most anchors have none and the search ends there. */
+static bool has_bswap64(const uint8_t *code, size_t lo, size_t hi)
+{
+    if (hi < lo + 3)
+        return false;
+    const uint8_t *p = code + lo + 1, *end = code + hi - 1; /* 0F with a byte either side */
+    while (p < end && (p = memchr(p, 0x0f, (size_t)(end - p))) != NULL) {
+        if ((p[-1] == 0x48 || p[-1] == 0x49) && (p[1] & 0xf8) == 0xc8)
+            return true;
+        p++;
+    }
+    return false;
+}
+
+/* mov r32, imm32 (B8+r) or mov r/m32, imm32 with a register (C7 C0+r)
+ * of a KDBG size, starting in code[lo, hi - 2). */
+static bool has_size_mov(const uint8_t *code, size_t lo, size_t hi)
+{
+    for (size_t i = lo; i + 3 <= hi; i++) {
+        uint8_t b = code[i];
+        if (b >= 0xb8 && b <= 0xbf && i + 5 <= hi && kdbg_size_imm(ds_le32(code + i + 1)))
+            return true;
+        if (b == 0xc7 && i + 6 <= hi && (code[i + 1] & 0xf8) == 0xc0 &&
+            kdbg_size_imm(ds_le32(code + i + 2)))
+            return true;
+    }
+    return false;
+}
+
 bool ds_kdcopy_prefilter(const uint8_t *code, size_t len, size_t anchor)
 {
     size_t lo = anchor > DS_KDCOPY_BEFORE ? anchor - DS_KDCOPY_BEFORE : 0;
     size_t hi = anchor + DS_KDCOPY_AFTER < len ? anchor + DS_KDCOPY_AFTER : len;
-    bool bswap = false, size = false;
-    for (size_t i = lo; i + 3 <= hi && !(bswap && size); i++) {
-        uint8_t b = code[i];
-        if ((b == 0x48 || b == 0x49) && code[i + 1] == 0x0f && (code[i + 2] & 0xf8) == 0xc8)
-            bswap = true;
-        /* mov r32, imm32 (B8+r) and mov r/m32, imm32 with a register (C7 C0+r) */
-        if (b >= 0xb8 && b <= 0xbf && i + 5 <= hi && kdbg_size_imm(ds_le32(code + i + 1)))
-            size = true;
-        if (b == 0xc7 && i + 6 <= hi && (code[i + 1] & 0xf8) == 0xc0 &&
-            kdbg_size_imm(ds_le32(code + i + 2)))
-            size = true;
-    }
-    return bswap && size;
+    return has_bswap64(code, lo, hi) && has_size_mov(code, lo, hi);
 }
 
 /* ---- disassembly -------------------------------------------------------- */

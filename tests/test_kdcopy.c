@@ -217,6 +217,50 @@ static void test_prefilter_and_near_misses(void **state)
 
 /* Garbage around an anchor: the matcher never reads outside the window
  * (ASan checks) and returns at most max proposals. */
+/* The prefilter's window is [anchor - DS_KDCOPY_BEFORE, anchor +
+ * DS_KDCOPY_AFTER): a bswap or a size mov wholly inside counts, one that
+ * sticks out by a byte at either end does not. */
+static bool window_with(size_t bswap_at, size_t mov_at, const uint8_t *mov, size_t mov_len)
+{
+    enum { AT = 0x100 };
+    uint8_t b[0x300];
+    memset(b, 0x90, sizeof(b));
+    memcpy(b + AT, "\x80\x3d\x00\x00\x00\x00\x00", 7);
+    memcpy(b + bswap_at, "\x48\x0f\xc8", 3);
+    memcpy(b + mov_at, mov, mov_len);
+    return ds_kdcopy_prefilter(b, sizeof(b), AT);
+}
+
+static void test_prefilter_window_edges(void **state)
+{
+    (void)state;
+    const size_t lo = 0x100 - DS_KDCOPY_BEFORE, hi = 0x100 + DS_KDCOPY_AFTER;
+    static const uint8_t mov_b8[5] = {0xb9, 0x40, 0x03, 0x00, 0x00};       /* mov ecx, 0x340 */
+    static const uint8_t mov_c7[6] = {0xc7, 0xc1, 0x40, 0x03, 0x00, 0x00}; /* same, C7 form */
+    size_t mid = 0x100 + 0x10;
+    assert_true(window_with(lo, mid, mov_b8, 5));
+    assert_false(window_with(lo - 1, mid, mov_b8, 5));
+    assert_true(window_with(hi - 3, mid, mov_b8, 5));
+    assert_false(window_with(hi - 2, mid, mov_b8, 5));
+    size_t bs = 0x100 + 0x20;
+    assert_true(window_with(bs, lo, mov_b8, 5));
+    assert_true(window_with(bs, hi - 5, mov_b8, 5));
+    assert_false(window_with(bs, hi - 4, mov_b8, 5));
+    assert_true(window_with(bs, hi - 6, mov_c7, 6));
+    assert_false(window_with(bs, hi - 5, mov_c7, 6));
+    /* the other bswap register (REX.WB) and a non-bswap 0F C0 (xadd) */
+    uint8_t b[0x300];
+    memset(b, 0x90, sizeof(b));
+    memcpy(b + 0x100, "\x80\x3d\x00\x00\x00\x00\x00", 7);
+    memcpy(b + 0x110, mov_b8, 5);
+    memcpy(b + 0x120, "\x49\x0f\xcf", 3); /* bswap r15 */
+    assert_true(ds_kdcopy_prefilter(b, sizeof(b), 0x100));
+    memcpy(b + 0x120, "\x48\x0f\xc0", 3); /* xadd al, al (0F C0): no */
+    assert_false(ds_kdcopy_prefilter(b, sizeof(b), 0x100));
+    /* an anchor near the end of the buffer: the window stops there */
+    assert_false(ds_kdcopy_prefilter(b, 0x102, 0x100));
+}
+
 static void test_garbage_windows(void **state)
 {
     (void)state;
@@ -246,6 +290,7 @@ int main(void)
         cmocka_unit_test(test_classic_order),
         cmocka_unit_test(test_reordered_with_previous_function),
         cmocka_unit_test(test_prefilter_and_near_misses),
+        cmocka_unit_test(test_prefilter_window_edges),
         cmocka_unit_test(test_garbage_windows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
