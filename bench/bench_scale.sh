@@ -7,7 +7,8 @@
 #   SIZE_MIB   size of the noisy raw dump (default 4096)
 #   THREADS    thread counts (default 1 2 4 8 16 ... up to the usable CPUs)
 #   env SMALL=N  also sweep a directory of N distinct minidump copies
-#                (default 2000; 0 skips), made from ../shared/dumps/real
+#                (default 2000; 0 skips), made from the *.dmp files in
+#                $REAL (default ../shared/dumps/real)
 #   env DROP_CACHES=1  cold runs (needs root): the page cache is dropped
 #                before every run; the baseline is then parread --odirect
 #
@@ -74,7 +75,7 @@ for t in "${threads[@]}"; do
 done
 
 small=${SMALL:-2000}
-real=../shared/dumps/real
+real=${REAL:-../shared/dumps/real}
 if [ "$small" -gt 0 ] && ls "$real"/*.dmp > /dev/null 2>&1; then
     sdir="$dir/small-$small"
     if [ ! -d "$sdir" ] || [ "$(ls "$sdir" | wc -l)" -ne "$small" ]; then
