@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "dumpfmt.h"
+#include "le.h"
 
 #define TRIAGE_HDR_OFF 0x2000u
 #define MAX_NAME_UNITS 1024u   /* driver names longer than this are cut */
@@ -87,12 +88,32 @@ static size_t put_utf8(char *out, size_t cap, size_t pos, uint32_t cp)
     return n;
 }
 
+/* Four UTF-16LE units, all ASCII and none 0 (the common case of driver
+ * names and paths: converted four at a time). */
+static bool four_ascii(uint64_t v)
+{
+    bool ascii = (v & 0xff80ff80ff80ff80ull) == 0;
+    bool has_nul = ((v - 0x0001000100010001ull) & ~v & 0x8000800080008000ull) != 0;
+    return ascii && !has_nul;
+}
+
 size_t ds_utf16le_to_utf8(const uint8_t *in, size_t n, char *out, size_t cap)
 {
     size_t pos = 0;
     if (!cap)
         return 0;
     for (size_t i = 0; i < n; i++) {
+        uint64_t v;
+        while (i + 4 <= n && pos + 5 <= cap && four_ascii(v = ds_le64(in + 2 * i))) {
+            out[pos] = (char)v;
+            out[pos + 1] = (char)(v >> 16);
+            out[pos + 2] = (char)(v >> 32);
+            out[pos + 3] = (char)(v >> 48);
+            pos += 4;
+            i += 4;
+        }
+        if (i >= n)
+            break;
         uint32_t u = (uint32_t)in[2 * i] | (uint32_t)in[2 * i + 1] << 8;
         if (u == 0)
             break;

@@ -1508,6 +1508,64 @@ static void test_utf16(void **state)
     assert_string_equal(out, "A");
 }
 
+/* Reference: one unit at a time, written out from RFC 3629 / RFC 2781
+ * (lone surrogates become U+FFFD; stop at NUL, or before a sequence that
+ * would not leave room for the terminating NUL). */
+static size_t ref_utf16(const uint16_t *in, size_t n, char *out, size_t cap)
+{
+    size_t pos = 0;
+    for (size_t i = 0; i < n && in[i]; i++) {
+        uint32_t cp = in[i];
+        if (cp >= 0xd800 && cp <= 0xdbff && i + 1 < n && in[i + 1] >= 0xdc00 && in[i + 1] <= 0xdfff)
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (in[++i] - 0xdc00);
+        else if (cp >= 0xd800 && cp <= 0xdfff)
+            cp = 0xfffd;
+        size_t w = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+        if (pos + w >= cap)
+            break;
+        if (w == 1) {
+            out[pos] = (char)cp;
+        } else {
+            static const uint8_t lead[5] = {0, 0, 0xc0, 0xe0, 0xf0};
+            for (size_t k = w - 1; k > 0; k--, cp >>= 6)
+                out[pos + k] = (char)(0x80 | (cp & 0x3f));
+            out[pos] = (char)(lead[w] | cp);
+        }
+        pos += w;
+    }
+    out[pos] = '\0';
+    return pos;
+}
+
+/* Random strings, mostly ASCII runs (the four-at-a-time path) broken by
+ * the other cases at every alignment, against the reference, for every
+ * output size from 1 to past the need. */
+static void test_utf16_against_reference(void **state)
+{
+    (void)state;
+    static const uint16_t odd[] = {0, 0x7f, 0x80, 0xe9, 0x7ff, 0x800, 0x20ac, 0xd83d, 0xde00,
+                                   0xdbff, 0xdc00, 0xffff, 0x100, 0x4100};
+    uint64_t rng = 99;
+    for (int iter = 0; iter < 3000; iter++) {
+        uint16_t in[32];
+        size_t n = 1 + iter % 32;
+        for (size_t i = 0; i < n; i++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            unsigned r = (unsigned)(rng >> 33);
+            in[i] = r % 9 ? (uint16_t)(0x20 + r / 9 % 0x5f)
+                          : odd[r / 9 % (sizeof(odd) / sizeof(odd[0]))];
+        }
+        for (size_t cap = 1; cap <= 4 * n + 2; cap++) {
+            char got[160], want[160];
+            memset(got, 0x55, sizeof(got));
+            size_t g = u16(in, n, got, cap), w = ref_utf16(in, n, want, cap);
+            assert_int_equal(g, w);
+            assert_memory_equal(got, want, w + 1);
+            assert_int_equal((uint8_t)got[cap], 0x55); /* nothing past cap */
+        }
+    }
+}
+
 /* -------------------------------------------------------------- names */
 
 static void test_names(void **state)
@@ -1555,6 +1613,7 @@ int main(void)
         cmocka_unit_test(test_open_by_fd),
         cmocka_unit_test(test_mutations),
         cmocka_unit_test(test_utf16),
+        cmocka_unit_test(test_utf16_against_reference),
         cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, make_dir, remove_dir);
