@@ -309,8 +309,12 @@ ds_err gen_mem_init(gen_ctx *g);
 void gen_mem_free(gen_ctx *g);
 bool gen_pfn_is_ram(const gen_ctx *g, uint64_t pfn);
 bool gen_pfn_reserved(const gen_ctx *g, uint64_t pfn);
-/* Choose a free aligned run of n pages (for large pages); returns first pfn. */
-ds_err gen_reserve_aligned(gen_ctx *g, uint64_t npages, uint64_t align_pages, uint64_t *first);
+/* Choose a free aligned run of n pages (for large pages); returns first
+ * pfn.  The owner will write pages [first + used_off, + used_pages) of
+ * it: a run where one of those is a page handed out already is taken
+ * only when no other is free (see gen_mem.c). */
+ds_err gen_reserve_aligned(gen_ctx *g, uint64_t npages, uint64_t align_pages, uint64_t used_off,
+                           uint64_t used_pages, uint64_t *first);
 /* Allocate one physical page at random; avoid_pfn +-1 is refused when non-zero. */
 ds_err gen_alloc_pfn(gen_ctx *g, uint32_t flags, uint64_t avoid_pfn, uint64_t *pfn);
 /* Register a page without allocating it (large regions, low pages). */

@@ -219,7 +219,9 @@ static ds_err map_kernel_image(gen_ctx *g)
     uint64_t lp_pages = lp / GEN_PAGE;
     uint64_t nlarge = gen_round_up(g->kbase - g->kregion_va + g->ksize, lp) / lp;
     uint64_t first;
-    ds_err e = gen_reserve_aligned(g, nlarge * lp_pages, lp_pages, &first);
+    uint64_t image_off = (g->kbase - g->kregion_va) / GEN_PAGE;
+    ds_err e = gen_reserve_aligned(g, nlarge * lp_pages, lp_pages, image_off,
+                                   gen_round_up(g->ksize, GEN_PAGE) / GEN_PAGE, &first);
     if (e)
         return e;
     for (uint64_t i = 0; i < nlarge; i++)

@@ -125,29 +125,52 @@ static bool run_is_free_ram(const gen_ctx *g, uint64_t first, uint64_t n)
     return false;
 }
 
-ds_err gen_reserve_aligned(gen_ctx *g, uint64_t npages, uint64_t align_pages, uint64_t *first)
+/* No page of [first, first + n) handed out already (the kernel's root
+ * table is allocated before the kernel image's region is chosen). */
+static bool run_unallocated(const gen_ctx *g, uint64_t first, uint64_t n)
+{
+    for (uint64_t f = first; f < first + n; f++)
+        if (gen_slot_find(g, f))
+            return false;
+    return true;
+}
+
+ds_err gen_reserve_aligned(gen_ctx *g, uint64_t npages, uint64_t align_pages, uint64_t used_off,
+                           uint64_t used_pages, uint64_t *first)
 {
     if (g->nreserved >= sizeof(g->reserved) / sizeof(g->reserved[0]))
         return ds_fail(g->eb, DS_ERR_NOMEM, "too many reserved regions");
-    uint64_t nslots = g->total_pages / align_pages;
-    /* try random slots first, then scan, so a nearly full small dump still works */
-    for (unsigned tries = 0; tries < 64 && nslots; tries++) {
-        uint64_t f = gen_rng_below(&g->rng, nslots) * align_pages;
-        if (f >= GEN_LOW_FLOOR_PFN && run_is_free_ram(g, f, npages)) {
-            g->reserved[g->nreserved++] = (gen_range){f, npages};
-            *first = f;
-            return DS_OK;
+    uint64_t nslots = g->total_pages / align_pages, f = UINT64_MAX, over = UINT64_MAX;
+    gen_rng after_over = g->rng;
+    /* random slots first, none over a page handed out in the part the
+     * owner writes (it would be overwritten: the kernel image over the
+     * kernel's own top-level table) */
+    for (unsigned tries = 0; tries < 64 && nslots && f == UINT64_MAX; tries++) {
+        uint64_t c = gen_rng_below(&g->rng, nslots) * align_pages;
+        if (c < GEN_LOW_FLOOR_PFN || !run_is_free_ram(g, c, npages))
+            continue;
+        if (run_unallocated(g, c + used_off, used_pages))
+            f = c;
+        else if (over == UINT64_MAX) {
+            over = c; /* what was taken before that check */
+            after_over = g->rng;
         }
     }
-    for (uint64_t f = 0; f + npages <= g->total_pages; f += align_pages) {
-        if (f >= GEN_LOW_FLOOR_PFN && run_is_free_ram(g, f, npages)) {
-            g->reserved[g->nreserved++] = (gen_range){f, npages};
-            *first = f;
-            return DS_OK;
-        }
+    if (f == UINT64_MAX && over != UINT64_MAX) {
+        /* no other slot (x86 at 12 MiB has one 4 MiB slot): as before,
+         * so the dumps made from such a memory stay what they were */
+        f = over;
+        g->rng = after_over;
     }
-    return ds_fail(g->eb, DS_ERR_NOMEM, "no room for a %llu-page aligned region",
-                   (unsigned long long)npages);
+    for (uint64_t c = 0; f == UINT64_MAX && c + npages <= g->total_pages; c += align_pages)
+        if (c >= GEN_LOW_FLOOR_PFN && run_is_free_ram(g, c, npages))
+            f = c; /* then the first free slot */
+    if (f == UINT64_MAX)
+        return ds_fail(g->eb, DS_ERR_NOMEM, "no room for a %llu-page aligned region",
+                       (unsigned long long)npages);
+    g->reserved[g->nreserved++] = (gen_range){f, npages};
+    *first = f;
+    return DS_OK;
 }
 
 /* ---------------- store ---------------- */
