@@ -66,8 +66,14 @@ for t in "${threads[@]}"; do
         r=$(best_of3 "$build/bench/parread" "$dump" -j "$t" --passes 1)
         s=$(best_of3 "$build/dumpscan" scan -q -j "$t" "$dump")
     fi
-    tail_ms=$("$build/dumpscan" scan -q -j "$t" "$dump" | python3 -c 'import json,sys; d=json.loads(sys.stdin.readline()); sys.stdin.read(); print((d["ms_validate"] or 0) + (d["ms_xview"] or 0), d["elapsed_ms"] or 1)')
-    tail_pct=$(echo "$tail_ms" | awk '{ printf "%.1f", 100 * $1 / $2 }')
+    # (awk, not python: the sweep also runs on machines with no python)
+    tail_pct=$("$build/dumpscan" scan -q -j "$t" "$dump" | awk '
+        function num(k,   m) {
+            if (!match($0, "\"" k "\":[0-9.]+")) return 0
+            m = substr($0, RSTART, RLENGTH); sub(/.*:/, "", m); return m + 0
+        }
+        NR == 1 { e = num("elapsed_ms"); p = 100 * (num("ms_validate") + num("ms_xview")) / (e ? e : 1) }
+        END { printf "%.1f", p }')
     m=$(rss "$build/dumpscan" scan -q -j "$t" "$dump")
     printf '%7s %9s %9s %7.2f %9.2f %8s %8s\n' "$t" "$r" "$s" \
         "$(awk -v a="$s" -v b="$r" 'BEGIN { print a / b }')" \
