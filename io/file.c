@@ -84,7 +84,6 @@ ds_err ds_file_open_fd(ds_file *f, int fd, unsigned flags, ds_errbuf *eb)
     return adopt_fd(f, own, flags, eb);
 }
 
-
 /* mmap the whole file read-only at a 2 MiB-aligned address.  Aligned,
  * the page cache's large folios map with whole page-table pages at a time
  * (measured on a cached 1 GiB dump: prefaulting took half the time), and
@@ -200,11 +199,17 @@ typedef struct no_wait_state {
 } no_wait_state;
 
 static _Thread_local no_wait_state no_wait;
-/* the last miss of this thread, for ds_file_nowait_settle */
+/* the last miss of this thread (its file's cache_id: never reused), for
+ * ds_file_nowait_settle */
 static _Thread_local struct {
-    const ds_file *f;
     uint64_t id, off;
 } last_miss;
+
+/* Are f's reads on this thread no-wait reads now? */
+static bool nowait_reads(const ds_file *f)
+{
+    return no_wait.on && !atomic_load_explicit(&f->nowait_off, memory_order_relaxed);
+}
 
 void ds_file_nowait_begin(void)
 {
@@ -220,19 +225,19 @@ unsigned ds_file_nowait_end(void)
 
 void ds_file_nowait_settle(const ds_file *f)
 {
-    if (last_miss.f != f || last_miss.id != f->cache_id)
+    if (!f->cache_id || last_miss.id != f->cache_id)
         return;
     uint8_t b;
     size_t got;
     ds_pread_full(f->fd, &b, 1, last_miss.off, &got); /* waits for its page */
-    last_miss.f = NULL;
+    last_miss.id = 0;
 }
 
 /* pread of [off, off+len) that fails with EAGAIN rather than wait for the
  * disk while no-wait mode is on; else ds_pread_full. */
 static int file_pread(const ds_file *f, void *buf, size_t len, uint64_t off, size_t *got)
 {
-    if (!no_wait.on || atomic_load_explicit(&f->nowait_off, memory_order_relaxed))
+    if (!nowait_reads(f))
         return ds_pread_full(f->fd, buf, len, off, got);
     uint8_t *p = buf;
     *got = 0;
@@ -251,7 +256,6 @@ static int file_pread(const ds_file *f, void *buf, size_t len, uint64_t off, siz
             uint64_t from = (off + *got) & ~4095ull;
             posix_fadvise(f->fd, (off_t)from, (off_t)(off + len - from), POSIX_FADV_WILLNEED);
             no_wait.misses++;
-            last_miss.f = f;
             last_miss.id = f->cache_id;
             last_miss.off = off + *got;
             return EAGAIN;
@@ -353,8 +357,7 @@ ds_err ds_file_read(const ds_file *f, uint64_t off, void *buf, size_t len)
      * files (minidumps: thousands of tiny reads each) are copied from the
      * mapping: their whole size is a bounded RSS cost. */
     const uint8_t *m = atomic_load(&((ds_file *)f)->map);
-    bool nowait = no_wait.on && !atomic_load_explicit(&f->nowait_off, memory_order_relaxed);
-    if (m && f->size <= DS_FILE_SMALL && !nowait) { /* mapped: no syscall */
+    if (m && f->size <= DS_FILE_SMALL && !nowait_reads(f)) { /* mapped: no syscall */
         memcpy(buf, m + off, len); /* (a fault on a cold page would wait) */
         return DS_OK;
     }

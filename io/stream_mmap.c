@@ -158,6 +158,14 @@ static int populate(mmap_state *m, const stream_slot *s)
     return 0;
 }
 
+/* The run's error for populate's answer rc at file_off (0: none). */
+static ds_err populate_error(stream_run *r, uint64_t file_off, int rc)
+{
+    if (rc == -1)
+        return stream_fail_eof(r, file_off);
+    return rc ? stream_fail_errno(r, "MADV_POPULATE_READ", file_off, rc) : DS_OK;
+}
+
 /* Job side, when the workers prefault their own chunks. */
 static int populate_job(stream_run *r, stream_slot *s)
 {
@@ -176,10 +184,7 @@ static ds_err prepare_chunk(stream_run *r, mmap_state *m, stream_slot *s)
     read_ahead(r, m, s);
     if (!m->reader_populates)
         return DS_OK;
-    int rc = populate(m, s);
-    if (rc == -1)
-        return stream_fail_eof(r, s->file_off);
-    return rc ? stream_fail_errno(r, "MADV_POPULATE_READ", s->file_off, rc) : DS_OK;
+    return populate_error(r, s->file_off, populate(m, s));
 }
 
 static ds_err map_file(stream_run *r, mmap_state *m)
@@ -266,11 +271,8 @@ ds_err stream_mmap_run(stream_run *r, bool *unavailable)
     r->after_consume = NULL;
     r->before_consume = NULL;
     r->backend_state = NULL;
-    int code = atomic_load(&r->job_code);
-    if (e == DS_OK && code == -1)
-        e = stream_fail_eof(r, atomic_load(&r->job_off));
-    else if (e == DS_OK && code)
-        e = stream_fail_errno(r, "MADV_POPULATE_READ", atomic_load(&r->job_off), code);
+    if (e == DS_OK)
+        e = populate_error(r, atomic_load(&r->job_off), atomic_load(&r->job_code));
     munmap(m.base, m.size);
     free(m.consumed);
     free(m.end);

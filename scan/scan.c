@@ -708,13 +708,15 @@ static void drain_job(void *arg, unsigned worker)
 
 static void drain_deferred(scan_ctx *sc, ds_pool *pool, ds_scan_stats *st)
 {
-    ds_pool_group g;
-    ds_pool_group_init(&g, pool);
     for (unsigned w = 0; w < sc->nworkers; w++) {
         st->deferred += sc->recs[w].deferrals;
         st->deferred_at_end += sc->recs[w].ndeferred;
     }
+    if (!st->deferred_at_end)
+        return; /* (every warm scan) */
     atomic_store(&sc->drain_next, 0);
+    ds_pool_group g;
+    ds_pool_group_init(&g, pool);
     for (unsigned w = 0; w < sc->nworkers; w++)
         if (ds_pool_submit(&g, drain_job, sc) != DS_OK)
             drain_job(sc, 0);
@@ -858,9 +860,9 @@ ds_err ds_scan(const ds_dump *d, const ds_scan_opts *o, ds_scan_result *r, ds_er
         if (sc.early) {
             drain_deferred(&sc, pool, &r->stats);
             e = collect_early(&sc, n, o->min_score, r);
-        }
-        else
+        } else {
             e = validate_after(&vc, &m, c, n, nproc, pool, o->min_score, r);
+        }
     }
     for (unsigned w = 0; sc.recs && w < sc.nworkers; w++)
         ds_cand_recs_free(&sc.recs[w]);

@@ -374,11 +374,6 @@ static long proc_at_links(const xv *x, uint64_t links)
     return idx;
 }
 
-/* From the listed records, follow links whose neighbour points back
- * (Flink's Blink, Blink's Flink) and mark those neighbours listed too.
- * A DKOM-unlinked process never passes: its neighbours were re-linked
- * past it, and a self-linked entry is no neighbour.  Returns the number
- * of records added.  Work: each record is queued at most once. */
 /* Breadth-first along the neighbour links of the active process list:
  * the records seed() accepts start the walk (seed may mark them); from
  * each record reached, the records next_to() names in either direction
@@ -416,7 +411,7 @@ static size_t walk_links(xv *x, const link_walk *w)
     return joined;
 }
 
-/* extend_by_links: from the listed records, neighbours that link back. */
+/* extend_by_links' steps: from the listed records, neighbours that link back. */
 static bool listed_seed(xv *x, ds_proc *o)
 {
     (void)x;
@@ -441,6 +436,11 @@ static bool links_back(xv *x, const ds_proc *from, int dir, ds_proc *to)
     return true;
 }
 
+/* From the listed records, follow links whose neighbour points back
+ * (Flink's Blink, Blink's Flink) and mark those neighbours listed too.
+ * A DKOM-unlinked process never passes: its neighbours were re-linked
+ * past it, and a self-linked entry is no neighbour.  Returns the number
+ * of records added.  Work: each record is queued at most once. */
 static size_t extend_by_links(xv *x)
 {
     static const link_walk w = {listed_seed, linked_neighbour, links_back};
