@@ -115,6 +115,31 @@ void stream_slot_put(stream_run *r, stream_slot *s)
     pthread_mutex_unlock(&r->lock);
 }
 
+void stream_consume(stream_run *r, const stream_slot *s, unsigned worker)
+{
+    if (stream_stopped(r))
+        return;
+    uint64_t t0 = stream_now_ns();
+    int rc = r->cb(r->ctx, s->data, s->len, s->file_off, s->tag, worker);
+    atomic_fetch_add(&r->consume_ns, stream_now_ns() - t0);
+    atomic_fetch_add(&r->bytes, s->len);
+    atomic_fetch_add(&r->chunks, 1);
+    if (rc != 0) {
+        atomic_store(&r->consumer_stopped, true);
+        stream_set_stop(r);
+    }
+}
+
+/* A job's before_consume failed at file offset off (code: an errno, or
+ * -1 for end of file): keep the first such failure and stop the run. */
+static void job_failed(stream_run *r, int code, uint64_t off)
+{
+    int none = 0;
+    if (atomic_compare_exchange_strong(&r->job_code, &none, code))
+        atomic_store(&r->job_off, off);
+    stream_set_stop(r);
+}
+
 /* Pool job: one chunk to the consumer, then the slot goes back. */
 static void chunk_job(void *arg, unsigned worker)
 {
@@ -122,24 +147,10 @@ static void chunk_job(void *arg, unsigned worker)
     stream_run *r = s->run;
     if (!stream_stopped(r) && r->before_consume) {
         int code = r->before_consume(r, s);
-        if (code) {
-            int none = 0;
-            if (atomic_compare_exchange_strong(&r->job_code, &none, code))
-                atomic_store(&r->job_off, s->file_off);
-            stream_set_stop(r);
-        }
+        if (code)
+            job_failed(r, code, s->file_off);
     }
-    if (!stream_stopped(r)) {
-        uint64_t t0 = stream_now_ns();
-        int rc = r->cb(r->ctx, s->data, s->len, s->file_off, s->tag, worker);
-        atomic_fetch_add(&r->consume_ns, stream_now_ns() - t0);
-        atomic_fetch_add(&r->bytes, s->len);
-        atomic_fetch_add(&r->chunks, 1);
-        if (rc != 0) {
-            atomic_store(&r->consumer_stopped, true);
-            stream_set_stop(r);
-        }
-    }
+    stream_consume(r, s, worker);
     if (r->after_consume)
         r->after_consume(r, s);
     stream_slot_put(r, s);

@@ -20,7 +20,9 @@
  * "being consumed"; each is a slot with its own buffer.  While workers
  * consume some slots the reader fills the others (double buffering), and
  * when every slot is busy it blocks (back-pressure), so memory is bounded
- * by queue_depth * chunk_bytes however slow the consumer is.
+ * by queue_depth * chunk_bytes however slow the consumer is.  (mmap with
+ * the workers prefaulting has no reader: the calling thread waits while
+ * the workers take chunks; see DS_IO_MMAP.)
  *
  * Backends (ds_io_backend):
  *  - DS_IO_URING: liburing ring; the slot buffers are registered with
@@ -37,8 +39,9 @@
  *    whose advice is MADV_RANDOM), 2 MiB-aligned, with MADV_SEQUENTIAL and,
  *    where the kernel allows, MADV_HUGEPAGE.  Each chunk is prefaulted
  *    with MADV_POPULATE_READ (MADV_WILLNEED on kernels without it), by the
- *    reader ahead of the consumers while a CPU is left for it, else by the
- *    job before its consumer (opts.prefault); chunks point straight into
+ *    reader ahead of the consumers while a CPU is left for it; else (opts.
+ *    prefault) there is no reader: each worker takes the next chunk off a
+ *    shared cursor, prefaults it and consumes it.  Chunks point straight into
  *    the mapping (zero copy), and consumed chunks are dropped from the page
  *    tables in 8 MiB batches (MADV_DONTNEED; the page cache keeps them) so
  *    resident memory stays bounded.  The file size is
@@ -112,7 +115,7 @@ typedef int (*ds_chunk_cb)(void *ctx, const uint8_t *data, size_t len, uint64_t 
 typedef enum ds_prefault {
     DS_PREFAULT_AUTO = 0,  /* the reader while a CPU is left for it, else the workers */
     DS_PREFAULT_READER = 1,
-    DS_PREFAULT_WORKERS = 2,
+    DS_PREFAULT_WORKERS = 2, /* the workers take chunks themselves (no reader) */
 } ds_prefault;
 
 typedef struct ds_stream_opts {

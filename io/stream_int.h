@@ -94,6 +94,10 @@ bool stream_cut_chunk(stream_run *r, stream_slot *s);
 stream_slot *stream_slot_take(stream_run *r, bool block);
 void stream_slot_put(stream_run *r, stream_slot *s);
 
+/* Give the chunk in s to the consumer on this worker (unless the run
+ * stopped) and count it; a nonzero answer stops the run. */
+void stream_consume(stream_run *r, const stream_slot *s, unsigned worker);
+
 /* Hand a filled slot to the pool.  On failure the slot is freed. */
 ds_err stream_dispatch(stream_run *r, stream_slot *s);
 

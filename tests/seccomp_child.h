@@ -3,8 +3,8 @@
  * refused, O_DIRECT refused, a no-wait read that would have to wait).
  *
  * fail_when_flag_set() installs a filter that makes syscall nr fail with
- * err whenever argument argi has a bit of mask set, and lets every other
- * call through; run_child_test() runs a test body in a child (a filter
+ * err whenever argument argi has a bit of mask set (fail_when_equal():
+ * equals value), and lets every other call through; run_child_test() runs a test body in a child (a filter
  * cannot be removed) and reads its exit code: 0 passed, 77 skipped (no
  * seccomp on this kernel or architecture: said with cmocka's skip), any
  * other code names the failed check.  Include after cmocka.h. */
@@ -36,8 +36,9 @@ static int install_filter(struct sock_filter *filt, unsigned short n)
     return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
 }
 
-/* Syscall nr fails with err when (low 32 bits of) argument argi & mask. */
-static int fail_when_flag_set(unsigned nr, unsigned argi, unsigned mask, int err)
+/* Syscall nr fails with err when (low 32 bits of) argument argi passes
+ * the jump test op (BPF_JSET: has a bit of k set; BPF_JEQ: equals k). */
+static int fail_when_arg(unsigned nr, unsigned argi, unsigned op, unsigned k, int err)
 {
     struct sock_filter filt[] = {
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
@@ -47,14 +48,36 @@ static int fail_when_flag_set(unsigned nr, unsigned argi, unsigned mask, int err
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, nr, 0, 3),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
                  (unsigned)(offsetof(struct seccomp_data, args) + 8 * argi)),
-        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, mask, 0, 1),
+        BPF_JUMP((unsigned short)(BPF_JMP | op | BPF_K), k, 0, 1),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
     return install_filter(filt, (unsigned short)(sizeof(filt) / sizeof(filt[0])));
 }
+
+/* Syscall nr fails with err when (low 32 bits of) argument argi & mask. */
+__attribute__((unused)) static int fail_when_flag_set(unsigned nr, unsigned argi, unsigned mask,
+                                                      int err)
+{
+    return fail_when_arg(nr, argi, BPF_JSET, mask, err);
+}
+
+/* Syscall nr fails with err when (low 32 bits of) argument argi == value. */
+__attribute__((unused)) static int fail_when_equal(unsigned nr, unsigned argi, unsigned value,
+                                                   int err)
+{
+    return fail_when_arg(nr, argi, BPF_JEQ, value, err);
+}
 #else
-static int fail_when_flag_set(unsigned nr, unsigned argi, unsigned mask, int err)
+__attribute__((unused)) static int fail_when_equal(unsigned nr, unsigned argi, unsigned value,
+                                                   int err)
+{
+    (void)nr, (void)argi, (void)value, (void)err;
+    return -1;
+}
+
+__attribute__((unused)) static int fail_when_flag_set(unsigned nr, unsigned argi, unsigned mask,
+                                                      int err)
 {
     (void)nr, (void)argi, (void)mask, (void)err;
     return -1; /* no filter here: the child says 77 and the test is skipped */
