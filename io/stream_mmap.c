@@ -57,10 +57,10 @@ typedef struct mmap_state {
     size_t size;
     size_t page;
     atomic_bool populate;  /* MADV_POPULATE_READ works on this kernel */
-    bool reader_populates; /* the reader prefaults (a CPU is left for it),
-                              else each job prefaults its own chunk */
+    bool reader_populates; /* push: the reader prefaults (a CPU is left for
+                              it); else pull: the workers take chunks */
     uint64_t ra_end; /* MADV_WILLNEED issued up to here */
-    /* consumed-chunk ring (drop_consumed) */
+    /* consumed-chunk ring (take_drop_span) */
     unsigned ring;
     atomic_uchar *consumed; /* [seq % ring]: the job is done with it */
     uint64_t *end;          /* [seq % ring]: file offset just past the chunk */
