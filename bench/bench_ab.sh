@@ -7,6 +7,7 @@
 #   env DROP_CACHES=1  cold runs (needs root): the page cache is dropped
 #            before every run and the read is parread --odirect
 #   env PARREAD=path   the parread binary (default build/bench/parread)
+#   env SCAN_ARGS="..." more scan options for both (e.g. "--io mmap")
 #
 # A disk whose speed drifts (a VM's shared storage) moves every figure
 # of a round together, so compare within rounds: each line has wall
@@ -24,7 +25,8 @@ run_scan() { # prints "wall ms_stream ms_xview"
     drop
     local t0 t1
     t0=$(date +%s.%N)
-    "$1" scan -q -j "$t" "$dump" > "$out"
+    # shellcheck disable=SC2086 # SCAN_ARGS is a list of words
+    "$1" scan -q -j "$t" ${SCAN_ARGS:-} "$dump" > "$out"
     t1=$(date +%s.%N)
     python3 - "$t0" "$t1" "$out" <<'EOF'
 import json, sys
