@@ -146,8 +146,10 @@ typedef struct ds_stream_stats {
     uint64_t direct_chunks;    /* chunks read with O_DIRECT */
     uint64_t elapsed_ns;       /* whole call */
     uint64_t setup_ns;         /* backend setup: ring, buffers, mapping */
-    uint64_t read_ns;          /* reader in read syscalls / ring waits / prefault */
-    uint64_t stall_ns;         /* reader blocked waiting for a free slot */
+    uint64_t read_ns;          /* reader in read syscalls / ring waits / prefault
+                                  (pread, mmap pull: summed over the workers) */
+    uint64_t stall_ns;         /* reader blocked waiting for a free slot (mmap
+                                  pull: workers waiting, summed) */
     uint64_t consume_ns;       /* sum over workers of time inside cb */
 } ds_stream_stats;
 
