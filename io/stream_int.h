@@ -8,7 +8,9 @@
  * loop is: take a free slot, cut the next chunk into it, fill slot->data,
  * dispatch it to the pool; the job calls the consumer and gives the slot
  * back.  On error the backend stops cutting, drains what it has in flight
- * and returns the error; stream.c then waits for the pool group. */
+ * and returns the error; stream.c then waits for the pool group.  (The
+ * mmap backend's pull mode has no such loop: each worker cuts its own
+ * chunks under `lock` and calls stream_consume; see stream_mmap.c.) */
 #ifndef DS_IO_STREAM_INT_H
 #define DS_IO_STREAM_INT_H
 
@@ -47,7 +49,8 @@ struct stream_run {
     ds_pool_group group;
 
     stream_slot *slots;
-    pthread_mutex_t lock;      /* guards free_stack / nfree */
+    pthread_mutex_t lock;      /* guards free_stack / nfree (and, in mmap
+                                  pull mode, the cursor and the ring) */
     pthread_cond_t slot_free;
     unsigned *free_stack;
     unsigned nfree;
