@@ -130,26 +130,11 @@ void stream_consume(stream_run *r, const stream_slot *s, unsigned worker)
     }
 }
 
-/* A job's before_consume failed at file offset off (code: an errno, or
- * -1 for end of file): keep the first such failure and stop the run. */
-static void job_failed(stream_run *r, int code, uint64_t off)
-{
-    int none = 0;
-    if (atomic_compare_exchange_strong(&r->job_code, &none, code))
-        atomic_store(&r->job_off, off);
-    stream_set_stop(r);
-}
-
 /* Pool job: one chunk to the consumer, then the slot goes back. */
 static void chunk_job(void *arg, unsigned worker)
 {
     stream_slot *s = arg;
     stream_run *r = s->run;
-    if (!stream_stopped(r) && r->before_consume) {
-        int code = r->before_consume(r, s);
-        if (code)
-            job_failed(r, code, s->file_off);
-    }
     stream_consume(r, s, worker);
     if (r->after_consume)
         r->after_consume(r, s);
@@ -184,15 +169,17 @@ void stream_note_fallback(stream_run *r, const char *fmt, ...)
     va_end(ap);
 }
 
-ds_err stream_alloc_buffers(stream_run *r)
+ds_err stream_alloc_buffers(stream_run *r, unsigned n)
 {
-    for (unsigned i = 0; i < r->depth; i++) {
+    if (n > r->depth)
+        n = r->depth;
+    for (unsigned i = 0; i < n; i++) {
         if (r->slots[i].buf)
             continue;
         void *p = NULL;
         if (posix_memalign(&p, STREAM_DIRECT_ALIGN, r->chunk) != 0)
             return ds_fail(r->eb, DS_ERR_NOMEM, "stream: cannot allocate %u buffers of %zu bytes",
-                           r->depth, r->chunk);
+                           n, r->chunk);
         r->slots[i].buf = p;
     }
     return DS_OK;

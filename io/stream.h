@@ -20,9 +20,9 @@
  * "being consumed"; each is a slot with its own buffer.  While workers
  * consume some slots the reader fills the others (double buffering), and
  * when every slot is busy it blocks (back-pressure), so memory is bounded
- * by queue_depth * chunk_bytes however slow the consumer is.  (mmap with
- * the workers prefaulting has no reader: the calling thread waits while
- * the workers take chunks; see DS_IO_MMAP.)
+ * by queue_depth * chunk_bytes however slow the consumer is.  (pread, and
+ * mmap with the workers prefaulting, have no reader: the calling thread
+ * waits while the workers take chunks themselves; see the backends.)
  *
  * Backends (ds_io_backend):
  *  - DS_IO_URING: liburing ring; the slot buffers are registered with
@@ -50,8 +50,10 @@
  *    limit: a truncation that lands while a consumer is inside an already
  *    checked chunk can still raise SIGBUS; use uring/pread for files that
  *    other processes may shrink.
- *  - DS_IO_PREAD: the reader pread()s (O_DIRECT as for uring when asked)
- *    into the slot buffers; workers consume.
+ *  - DS_IO_PREAD: no reader: each worker (at most queue_depth of them)
+ *    takes the next chunk off a shared cursor, pread()s it (O_DIRECT as
+ *    for uring when asked) into a slot buffer of its own and consumes it
+ *    there; memory is one chunk per worker.
  *  - DS_IO_AUTO: uring when io_uring_queue_init succeeds (it fails with
  *    ENOSYS/EPERM on old kernels or under seccomp), else mmap, else pread.
  *    stats.backend_used says which ran; stats.fallback_reason says why a

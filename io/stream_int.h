@@ -9,8 +9,8 @@
  * dispatch it to the pool; the job calls the consumer and gives the slot
  * back.  On error the backend stops cutting, drains what it has in flight
  * and returns the error; stream.c then waits for the pool group.  (The
- * mmap backend's pull mode has no such loop: each worker cuts its own
- * chunks under `lock` and calls stream_consume; see stream_mmap.c.) */
+ * pread backend and the mmap backend's pull mode have no such loop: each
+ * worker cuts its own chunks under `lock` and calls stream_consume.) */
 #ifndef DS_IO_STREAM_INT_H
 #define DS_IO_STREAM_INT_H
 
@@ -49,8 +49,8 @@ struct stream_run {
     ds_pool_group group;
 
     stream_slot *slots;
-    pthread_mutex_t lock;      /* guards free_stack / nfree (and, in mmap
-                                  pull mode, the cursor and the ring) */
+    pthread_mutex_t lock;      /* guards free_stack / nfree (and, where the
+                                  workers pull, the cursor and mmap's ring) */
     pthread_cond_t slot_free;
     unsigned *free_stack;
     unsigned nfree;
@@ -69,12 +69,9 @@ struct stream_run {
     /* Optional hook run by the job after the consumer, before the slot is
      * freed (mmap drops the chunk's page-table entries here). */
     void (*after_consume)(stream_run *r, stream_slot *s);
-    /* Optional hook run by the job before the consumer: the pread backend
-     * reads the chunk here, on the worker that will scan it, so no one
-     * thread copies every byte.  A nonzero code stops the run; the first
-     * is kept (job_code, job_off) for the backend to report after the
-     * pool drained.  Codes: an errno, or -1 for end of file. */
-    int (*before_consume)(stream_run *r, stream_slot *s);
+    /* First failed read of a worker (pread), for the backend
+     * to report after the pool drained: an errno, or -1 for end of file,
+     * at file offset job_off. */
     _Atomic int job_code;
     _Atomic uint64_t job_off;
     _Atomic uint64_t job_read_ns;  /* time the jobs spent reading */
@@ -118,8 +115,9 @@ static inline void stream_set_stop(stream_run *r)
 void stream_note_fallback(stream_run *r, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Give every slot a chunk-sized buffer aligned for O_DIRECT. */
-ds_err stream_alloc_buffers(stream_run *r);
+/* Give the first n slots (at most all) a chunk-sized buffer aligned for
+ * O_DIRECT. */
+ds_err stream_alloc_buffers(stream_run *r, unsigned n);
 
 /* Direct I/O: open the O_DIRECT twin fd (noting a fallback on failure),
  * decide per chunk, and give up direct I/O after an EINVAL. */

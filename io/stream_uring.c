@@ -162,7 +162,7 @@ static ds_err uring_setup(stream_run *r, uring_state *u, bool *unavailable)
         *unavailable = true;
         return ds_fail(r->eb, DS_ERR_UNSUPPORTED, "io_uring_queue_init: %s", strerror(-rc));
     }
-    ds_err e = stream_alloc_buffers(r);
+    ds_err e = stream_alloc_buffers(r, r->depth);
     if (e != DS_OK) {
         io_uring_queue_exit(&u->ring);
         return e;
