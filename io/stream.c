@@ -130,6 +130,22 @@ void stream_consume(stream_run *r, const stream_slot *s, unsigned worker)
     }
 }
 
+ds_err stream_run_pullers(stream_run *r, ds_job_fn fn)
+{
+    unsigned n = r->st->threads < r->depth ? r->st->threads : r->depth;
+    unsigned started = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (ds_pool_submit(&r->group, fn, &r->slots[i]) != DS_OK)
+            break;
+        started++;
+    }
+    ds_pool_wait(&r->group);
+    r->st->read_ns += atomic_load(&r->job_read_ns);
+    if (started == 0)
+        return ds_fail(r->eb, DS_ERR_ARG, "stream: pool refused the chunk jobs");
+    return DS_OK;
+}
+
 /* Pool job: one chunk to the consumer, then the slot goes back. */
 static void chunk_job(void *arg, unsigned worker)
 {

@@ -98,6 +98,12 @@ void stream_slot_put(stream_run *r, stream_slot *s);
  * stopped) and count it; a nonzero answer stops the run. */
 void stream_consume(stream_run *r, const stream_slot *s, unsigned worker);
 
+/* Backends without a reader: run fn on one pool job per worker (at most
+ * queue_depth), job i with &slots[i] as its own slot, and wait for all;
+ * the jobs' read time goes to stats.read_ns.  DS_ERR_ARG when the pool
+ * took none. */
+ds_err stream_run_pullers(stream_run *r, ds_job_fn fn);
+
 /* Hand a filled slot to the pool.  On failure the slot is freed. */
 ds_err stream_dispatch(stream_run *r, stream_slot *s);
 

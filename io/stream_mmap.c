@@ -9,7 +9,8 @@
  *    pays almost nothing), prefaults the chunk (MADV_POPULATE_READ) and
  *    hands it to the pool;
  *  - pull, when the workers have every CPU: no thread hands chunks out.
- *    One job per worker loops: in one short critical section (r->lock) it
+ *    One job per worker (at most queue_depth, each with a slot of its
+ *    own) loops: in one short critical section (r->lock) it
  *    gives back the chunk it finished, cuts the next one off the shared
  *    cursor and takes the read-ahead and drop work due; outside the lock
  *    it does that work, prefaults its own chunk and consumes it.  A
@@ -88,7 +89,8 @@ static void page_span(const mmap_state *m, uint64_t off, size_t len, uint8_t **s
     *n = (size_t)(hi - lo);
 }
 
-/* Job side (push mode): the chunk is consumed. */
+/* The job is done with chunk s (push: after its consumer; pull: under
+ * r->lock, with the next chunk taken). */
 static void mark_consumed(stream_run *r, stream_slot *s)
 {
     mmap_state *m = r->backend_state;
@@ -293,7 +295,7 @@ static bool pull_must_wait(const mmap_state *m)
 static bool pull_next(stream_run *r, mmap_state *m, stream_slot *s, bool have, pull_todo *t)
 {
     if (have) {
-        atomic_store_explicit(&m->consumed[s->seq % m->ring], 1, memory_order_release);
+        mark_consumed(r, s);
         if (m->waiters)
             pthread_cond_broadcast(&r->slot_free);
     }
@@ -370,13 +372,13 @@ static bool pull_prepare(stream_run *r, mmap_state *m, const stream_slot *s)
  * critical section instead of a wake-up of a sleeping worker. */
 static void pull_job(void *arg, unsigned worker)
 {
-    stream_run *r = arg;
+    stream_slot *s = arg;
+    stream_run *r = s->run;
     mmap_state *m = r->backend_state;
-    stream_slot s = {.run = r};
     for (bool have = false;; have = true) {
         pull_todo t;
         pthread_mutex_lock(&r->lock);
-        bool got = pull_next(r, m, &s, have, &t);
+        bool got = pull_next(r, m, s, have, &t);
         pthread_mutex_unlock(&r->lock);
         if (t.drop) {
             drop_span(m, t.drop_lo, t.drop_hi);
@@ -386,26 +388,17 @@ static void pull_job(void *arg, unsigned worker)
             madvise(t.ra, t.ra_n, MADV_WILLNEED);
         if (!got)
             return;
-        s.data = m->base + s.file_off;
-        if (pull_prepare(r, m, &s))
-            stream_consume(r, &s, worker);
+        s->data = m->base + s->file_off;
+        if (pull_prepare(r, m, s))
+            stream_consume(r, s, worker);
     }
 }
 
 /* One pull job per worker; the run ends when all have returned. */
 static ds_err pull_run(stream_run *r, mmap_state *m)
 {
-    unsigned started = 0;
-    for (unsigned i = 0; i < r->st->threads; i++) {
-        if (ds_pool_submit(&r->group, pull_job, r) != DS_OK)
-            break;
-        started++;
-    }
-    ds_pool_wait(&r->group);
-    r->st->read_ns += atomic_load(&r->job_read_ns);
-    if (started == 0)
-        return ds_fail(r->eb, DS_ERR_ARG, "stream: pool refused the chunk jobs");
-    return m->err;
+    ds_err e = stream_run_pullers(r, pull_job);
+    return e != DS_OK ? e : m->err;
 }
 
 static ds_err map_file(stream_run *r, mmap_state *m)

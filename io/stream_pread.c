@@ -82,24 +82,13 @@ static void pull_job(void *arg, unsigned worker)
 
 ds_err stream_pread_run(stream_run *r)
 {
-    unsigned jobs = r->st->threads < r->depth ? r->st->threads : r->depth;
-    if (jobs == 0)
-        jobs = 1;
     uint64_t t0 = stream_now_ns();
-    ds_err e = stream_alloc_buffers(r, jobs);
+    ds_err e = stream_alloc_buffers(r, r->st->threads); /* one per puller */
     r->st->setup_ns += stream_now_ns() - t0;
+    if (e == DS_OK)
+        e = stream_run_pullers(r, pull_job);
     if (e != DS_OK)
         return e;
-    unsigned started = 0;
-    for (unsigned i = 0; i < jobs; i++) {
-        if (ds_pool_submit(&r->group, pull_job, &r->slots[i]) != DS_OK)
-            break;
-        started++;
-    }
-    ds_pool_wait(&r->group);
-    r->st->read_ns += atomic_load(&r->job_read_ns);
-    if (started == 0)
-        return ds_fail(r->eb, DS_ERR_ARG, "stream: pool refused the chunk jobs");
     if (atomic_load(&r->direct_broken))
         stream_drop_direct(r, EINVAL);
     int code = atomic_load(&r->job_code);
