@@ -215,8 +215,6 @@ static void test_prefilter_and_near_misses(void **state)
     ds_kdcopy_close(f);
 }
 
-/* Garbage around an anchor: the matcher never reads outside the window
- * (ASan checks) and returns at most max proposals. */
 /* The prefilter's window is [anchor - DS_KDCOPY_BEFORE, anchor +
  * DS_KDCOPY_AFTER): a bswap or a size mov wholly inside counts, one that
  * sticks out by a byte at either end does not. */
@@ -261,6 +259,8 @@ static void test_prefilter_window_edges(void **state)
     assert_false(ds_kdcopy_prefilter(b, 0x102, 0x100));
 }
 
+/* Garbage around an anchor: the matcher never reads outside the window
+ * (ASan checks) and returns at most max proposals. */
 static void test_garbage_windows(void **state)
 {
     (void)state;
